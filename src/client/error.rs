@@ -1,0 +1,98 @@
+use std::{error::Error as StdError, fmt, sync::Arc};
+
+use tower::BoxError;
+
+/// Why a [`Client`](super::Client) call failed.
+///
+/// The same connection failure is reported to every call that was in flight,
+/// so the cause is shared.
+#[derive(Clone, Debug)]
+pub struct Error {
+    kind: Kind,
+    source: Option<Arc<dyn StdError + Send + Sync>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// The peer closed the connection before answering.
+    Closed,
+    /// Reading or writing the connection failed.
+    Transport,
+    /// The peer sent an answer nobody asked for.
+    Protocol,
+    /// This request could not be encoded; the connection is unaffected.
+    Encode,
+    /// `call` without a slot reserved by `poll_ready`.
+    NotReady,
+}
+
+impl Error {
+    fn new(kind: Kind, source: Option<BoxError>) -> Self {
+        Self {
+            kind,
+            source: source.map(Arc::from),
+        }
+    }
+
+    pub(super) fn closed() -> Self {
+        Self::new(Kind::Closed, None)
+    }
+
+    pub(super) fn transport(source: BoxError) -> Self {
+        Self::new(Kind::Transport, Some(source))
+    }
+
+    pub(super) fn unexpected_response() -> Self {
+        Self::new(Kind::Protocol, None)
+    }
+
+    pub(super) fn encode(source: BoxError) -> Self {
+        Self::new(Kind::Encode, Some(source))
+    }
+
+    pub(super) fn not_ready() -> Self {
+        Self::new(Kind::NotReady, None)
+    }
+
+    /// The connection is gone (closed by the peer, failed, or dropped after
+    /// a protocol violation): this call and every later one on this client
+    /// fail. Connect again to go on.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.kind, Kind::Closed | Kind::Transport | Kind::Protocol)
+    }
+
+    /// This request could not be encoded (for example, it is over the
+    /// codec's maximum frame length); the connection is unaffected.
+    pub fn is_encode(&self) -> bool {
+        self.kind == Kind::Encode
+    }
+
+    /// `call` was made without a successful `poll_ready` first.
+    pub fn is_not_ready(&self) -> bool {
+        self.kind == Kind::NotReady
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let message = match self.kind {
+            Kind::Closed => "connection closed before the response arrived",
+            Kind::Transport => "connection failed",
+            Kind::Protocol => "connection dropped: the peer sent a response to no request",
+            Kind::Encode => "request could not be encoded",
+            Kind::NotReady => "call without a successful poll_ready",
+        };
+        match &self.source {
+            Some(source) => write!(f, "{message}: {source}"),
+            None => f.write_str(message),
+        }
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn StdError + 'static))
+    }
+}

@@ -1,0 +1,17 @@
+//! Framing: [`Decoder`](tokio_util::codec::Decoder) and
+//! [`Encoder`](tokio_util::codec::Encoder) pairs for
+//! [`Framed`](tokio_util::codec::Framed).
+//!
+//! A codec knows nothing of sockets or pipes: it turns bytes into frames and
+//! frames into bytes. Every codec enforces a maximum frame length in both
+//! directions and reports a violation as [`FrameTooLarge`].
+//!
+//! | codec | wire format |
+//! |---|---|
+//! | [`LengthPrefixed`] | a 1, 2, 4 or 8-byte length, big or little endian, then the payload |
+
+mod error;
+mod length_prefixed;
+
+pub use error::FrameTooLarge;
+pub use length_prefixed::{LengthPrefixed, LengthWidth};

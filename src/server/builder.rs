@@ -1,0 +1,92 @@
+use tokio_util::codec::{Decoder, Encoder};
+use tower::{BoxError, Service, make::Shared};
+
+use super::Serve;
+use crate::transport::{Listener, PeerInfo};
+
+/// Server settings; [`serve`](Server::serve) starts a server with them.
+///
+/// ```no_run
+/// use bytes::Bytes;
+/// use tower::service_fn;
+/// use tower_ipc::{Endpoint, Server, codec::LengthPrefixed};
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let listener = Endpoint::new("echo").bind().await?;
+/// let echo = service_fn(|frame: Bytes| async move { Ok::<_, std::io::Error>(frame) });
+/// Server::new()
+///     .max_in_flight(16)
+///     .serve(listener, LengthPrefixed::new(), echo)
+///     .await
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Server {
+    pub(super) max_in_flight: usize,
+}
+
+impl Server {
+    /// Requests in flight per connection unless set otherwise.
+    pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+
+    /// The default settings.
+    pub fn new() -> Self {
+        Self {
+            max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
+        }
+    }
+
+    /// Caps the requests of one connection that are read but not yet
+    /// answered (default [`DEFAULT_MAX_IN_FLIGHT`](Self::DEFAULT_MAX_IN_FLIGHT);
+    /// at least 1). At the cap, the connection's next frame waits unread.
+    pub fn max_in_flight(mut self, max: usize) -> Self {
+        self.max_in_flight = max.max(1);
+        self
+    }
+
+    /// Serves `service` on every connection `listener` accepts; the service is
+    /// cloned for each connection.
+    pub fn serve<L, C, S>(&self, listener: L, codec: C, service: S) -> Serve<L, C, Shared<S>>
+    where
+        L: Listener,
+        C: Decoder + Encoder<S::Response>,
+        S: Service<<C as Decoder>::Item> + Clone,
+        S::Error: Into<BoxError>,
+    {
+        self.serve_make(listener, codec, Shared::new(service))
+    }
+
+    /// Serves the services `make_service` creates, one per connection, from
+    /// the peer's [`PeerInfo`]: the way to know, or refuse, who calls.
+    ///
+    /// ```no_run
+    /// use bytes::Bytes;
+    /// use tower::service_fn;
+    /// use tower_ipc::{Endpoint, Server, codec::LengthPrefixed, transport::PeerInfo};
+    ///
+    /// # async fn run() -> std::io::Result<()> {
+    /// let listener = Endpoint::new("whoami").bind().await?;
+    /// let make = service_fn(|peer: PeerInfo| async move {
+    ///     let answer = Bytes::from(peer.to_string());
+    ///     Ok::<_, std::io::Error>(service_fn(move |_: Bytes| {
+    ///         let answer = answer.clone();
+    ///         async move { Ok::<_, std::io::Error>(answer) }
+    ///     }))
+    /// });
+    /// Server::new().serve_make(listener, LengthPrefixed::new(), make).await
+    /// # }
+    /// ```
+    pub fn serve_make<L, C, M>(&self, listener: L, codec: C, make_service: M) -> Serve<L, C, M>
+    where
+        L: Listener,
+        M: Service<PeerInfo>,
+    {
+        Serve::new(self.clone(), listener, codec, make_service)
+    }
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,225 @@
+//! The per-connection dispatcher: read a frame, call the service, write the
+//! answer, with many requests in flight.
+
+use std::{
+    fmt,
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll, ready},
+};
+
+use futures::{Sink, Stream, stream::FuturesOrdered};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::{
+    codec::{Decoder, Encoder, Framed},
+    sync::WaitForCancellationFutureOwned,
+};
+use tower::{BoxError, Service};
+
+/// Why a connection ended.
+#[derive(Debug)]
+pub(crate) enum CloseReason {
+    /// The peer closed its side and every answer was written.
+    PeerClosed,
+    /// The server shut down; requests in flight were answered.
+    Shutdown,
+    /// The peer sent bytes the codec rejects.
+    Decode(BoxError),
+    /// The service failed; an untagged protocol cannot answer in order past
+    /// a failed request, so the connection closes after the answers before it.
+    Service(BoxError),
+    /// An answer could not be encoded.
+    Encode(BoxError),
+    /// Reading or writing the transport failed.
+    Io(BoxError),
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::PeerClosed => f.write_str("closed by peer"),
+            Self::Shutdown => f.write_str("server shutdown"),
+            Self::Decode(err) => write!(f, "bad input from peer: {err}"),
+            Self::Service(err) => write!(f, "service failed: {err}"),
+            Self::Encode(err) => write!(f, "response could not be encoded: {err}"),
+            Self::Io(err) => write!(f, "transport error: {err}"),
+        }
+    }
+}
+
+/// Serves one connection: at most `max_in_flight` requests are between the
+/// decoder and the encoder at once, and answers are written in request order.
+///
+/// Readiness is respected at both ends: the next frame is read only when the
+/// service is ready and fewer than `max_in_flight` requests are in flight, and
+/// finished answers are taken only when the transport accepts them. A peer
+/// that stops reading thus stops its own requests from being read, and memory
+/// stays bounded. Answers ready together are flushed together.
+pub(crate) struct Connection<T, C, S, Req>
+where
+    S: Service<Req>,
+{
+    framed: Framed<T, C>,
+    service: S,
+    in_flight: FuturesOrdered<S::Future>,
+    max_in_flight: usize,
+    /// `poll_ready` returned ready and `call` has not spent it yet.
+    service_ready: bool,
+    /// Why reading stopped; `None` while frames are still being read.
+    read_closed: Option<CloseReason>,
+    /// A fatal write-side failure: stop at once.
+    write_failed: Option<CloseReason>,
+    needs_flush: bool,
+    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
+}
+
+impl<T, C, S, Req> Connection<T, C, S, Req>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+    C: Decoder<Item = Req> + Encoder<S::Response>,
+    <C as Decoder>::Error: Into<BoxError>,
+    <C as Encoder<S::Response>>::Error: Into<BoxError>,
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+{
+    pub(crate) fn new(
+        io: T,
+        codec: C,
+        service: S,
+        max_in_flight: usize,
+        shutdown: WaitForCancellationFutureOwned,
+    ) -> Self {
+        Self {
+            framed: Framed::new(io, codec),
+            service,
+            in_flight: FuturesOrdered::new(),
+            max_in_flight: max_in_flight.max(1),
+            service_ready: false,
+            read_closed: None,
+            write_failed: None,
+            needs_flush: false,
+            shutdown: Box::pin(shutdown),
+        }
+    }
+
+    fn poll_dispatch(&mut self, cx: &mut Context<'_>) -> Poll<CloseReason> {
+        if self.read_closed.is_none() && self.shutdown.as_mut().poll(cx).is_ready() {
+            self.read_closed = Some(CloseReason::Shutdown);
+        }
+        loop {
+            let read = self.poll_read(cx);
+            let written = self.poll_write(cx);
+            if let Some(reason) = self.write_failed.take() {
+                return Poll::Ready(reason);
+            }
+            if !read && !written {
+                break;
+            }
+        }
+        if self.needs_flush {
+            match Pin::new(&mut self.framed).poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.needs_flush = false,
+                Poll::Ready(Err(err)) => return Poll::Ready(CloseReason::Io(err.into())),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        if self.read_closed.is_some() && self.in_flight.is_empty() {
+            // Every answer is written: end the stream so the peer sees EOF.
+            if let Err(err) = ready!(Pin::new(self.framed.get_mut()).poll_shutdown(cx)) {
+                tracing::trace!(error = %err, "shutdown of the write side failed");
+            }
+            return Poll::Ready(self.read_closed.take().expect("checked above"));
+        }
+        Poll::Pending
+    }
+
+    /// Reads frames and starts their requests while the service and the cap
+    /// allow. Returns whether anything changed.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        while self.read_closed.is_none() && self.in_flight.len() < self.max_in_flight {
+            if !self.service_ready {
+                match self.service.poll_ready(cx) {
+                    Poll::Ready(Ok(())) => self.service_ready = true,
+                    Poll::Ready(Err(err)) => {
+                        self.read_closed = Some(CloseReason::Service(err.into()));
+                        return true;
+                    }
+                    Poll::Pending => break,
+                }
+            }
+            match Pin::new(&mut self.framed).poll_next(cx) {
+                Poll::Ready(Some(Ok(request))) => {
+                    self.service_ready = false;
+                    self.in_flight.push_back(self.service.call(request));
+                }
+                Poll::Ready(Some(Err(err))) => {
+                    self.read_closed = Some(CloseReason::Decode(err.into()));
+                }
+                Poll::Ready(None) => self.read_closed = Some(CloseReason::PeerClosed),
+                Poll::Pending => break,
+            }
+            progress = true;
+        }
+        progress
+    }
+
+    /// Moves finished answers, in order, into the write buffer while the
+    /// transport accepts them. Returns whether anything changed.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        while !self.in_flight.is_empty() {
+            match Pin::new(&mut self.framed).poll_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(err)) => {
+                    self.write_failed = Some(CloseReason::Io(err.into()));
+                    return true;
+                }
+                Poll::Pending => break,
+            }
+            let failure = match Pin::new(&mut self.in_flight).poll_next(cx) {
+                Poll::Ready(Some(Ok(response))) => {
+                    match Pin::new(&mut self.framed).start_send(response) {
+                        Ok(()) => {
+                            self.needs_flush = true;
+                            progress = true;
+                            continue;
+                        }
+                        Err(err) => CloseReason::Encode(err.into()),
+                    }
+                }
+                Poll::Ready(Some(Err(err))) => CloseReason::Service(err.into()),
+                Poll::Ready(None) | Poll::Pending => break,
+            };
+            // The peer pairs answers with requests by position: nothing after
+            // an unanswerable request can be sent. Write what came before it,
+            // then close; the peer sees its later calls fail.
+            tracing::debug!(reason = %failure, "closing connection after a failed request");
+            self.in_flight = FuturesOrdered::new();
+            if self.read_closed.is_none() {
+                self.read_closed = Some(failure);
+            }
+            return true;
+        }
+        progress
+    }
+}
+
+impl<T, C, S, Req> Future for Connection<T, C, S, Req>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+    C: Decoder<Item = Req> + Encoder<S::Response>,
+    <C as Decoder>::Error: Into<BoxError>,
+    <C as Encoder<S::Response>>::Error: Into<BoxError>,
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+{
+    type Output = CloseReason;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<CloseReason> {
+        // Every field is Unpin or boxed, so the connection can be moved.
+        self.get_mut().poll_dispatch(cx)
+    }
+}
+
+impl<T, C, S, Req> Unpin for Connection<T, C, S, Req> where S: Service<Req> {}

@@ -1,0 +1,65 @@
+//! Serving a [`tower::Service`] on a [`Listener`]
+//! through a codec.
+//!
+//! Each accepted connection gets its own task. Frames are decoded into
+//! requests, handed to the service, and the answers are encoded back in
+//! request order (pipelining): a peer may send many requests without waiting,
+//! and pairs answers with requests by position.
+//!
+//! ```no_run
+//! use bytes::Bytes;
+//! use tower::service_fn;
+//! use tower_ipc::{Endpoint, codec::LengthPrefixed};
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let listener = Endpoint::new("echo").bind().await?;
+//! let echo = service_fn(|frame: Bytes| async move { Ok::<_, std::io::Error>(frame) });
+//! tower_ipc::serve(listener, LengthPrefixed::new(), echo)
+//!     .with_graceful_shutdown(async { tokio::signal::ctrl_c().await.unwrap() })
+//!     .await
+//! # }
+//! ```
+//!
+//! # Backpressure
+//!
+//! The next frame of a connection is read only when the service's
+//! `poll_ready` says it can take it and fewer than
+//! [`max_in_flight`](Server::max_in_flight) of that connection's requests are
+//! unanswered. A peer that stops reading its answers therefore stops its own
+//! requests from being read: memory per connection stays bounded.
+//!
+//! # Errors
+//!
+//! A service error is a transport-level failure: the peer pairs answers with
+//! requests by position, so nothing after an unanswerable request can be sent.
+//! The answers before it are written and the connection is closed; the server
+//! keeps serving everyone else. To answer failures instead, turn them into
+//! responses in a layer (for example with
+//! [`ServiceBuilder::map_result`](tower::ServiceBuilder::map_result)).
+
+mod builder;
+mod connection;
+mod serve;
+
+pub use builder::Server;
+pub use serve::{Serve, ServeFuture, WithGracefulShutdown};
+
+use tokio_util::codec::{Decoder, Encoder};
+use tower::{BoxError, Service, make::Shared};
+
+use crate::transport::Listener;
+
+/// Serves `service` on every connection `listener` accepts, with the default
+/// [`Server`] settings. The service is cloned for each connection.
+///
+/// The returned [`Serve`] runs when awaited; add
+/// [`with_graceful_shutdown`](Serve::with_graceful_shutdown) to stop it.
+pub fn serve<L, C, S>(listener: L, codec: C, service: S) -> Serve<L, C, Shared<S>>
+where
+    L: Listener,
+    C: Decoder + Encoder<S::Response>,
+    S: Service<<C as Decoder>::Item> + Clone,
+    S::Error: Into<BoxError>,
+{
+    Server::new().serve(listener, codec, service)
+}

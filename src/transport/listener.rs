@@ -1,0 +1,106 @@
+use std::io;
+
+use tokio::net::TcpListener;
+
+use super::error::{Action, endpoint_error};
+use super::{IpcStream, Listener, PeerInfo};
+use crate::{Endpoint, endpoint::Addr};
+
+/// A listener on any transport an [`Endpoint`] names, from
+/// [`Endpoint::bind`]. Accepted connections are [`IpcStream`]s.
+///
+/// Dropping it stops listening; a Unix socket file it created is removed.
+#[derive(Debug)]
+pub struct IpcListener {
+    endpoint: Endpoint,
+    inner: Inner,
+}
+
+#[derive(Debug)]
+enum Inner {
+    #[cfg(unix)]
+    Unix(super::unix::UnixSocketListener),
+    #[cfg(windows)]
+    Pipe(super::windows::PipeListener),
+    Tcp(TcpListener),
+}
+
+pub(crate) async fn bind(endpoint: &Endpoint) -> io::Result<IpcListener> {
+    let error = |err| endpoint_error(Action::Listen, endpoint, err);
+    let (inner, endpoint) = match endpoint.addr() {
+        #[cfg(unix)]
+        Addr::Path(path) => {
+            let listener = super::unix::UnixSocketListener::bind_path(path)
+                .await
+                .map_err(error)?;
+            (Inner::Unix(listener), endpoint.clone())
+        }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        Addr::Abstract(name) => {
+            let listener = super::unix::UnixSocketListener::bind_abstract(name).map_err(error)?;
+            (Inner::Unix(listener), endpoint.clone())
+        }
+        #[cfg(windows)]
+        Addr::Pipe(name) => {
+            let listener = super::windows::PipeListener::bind(name).map_err(error)?;
+            (Inner::Pipe(listener), endpoint.clone())
+        }
+        Addr::Tcp(addr) => {
+            let listener = TcpListener::bind(addr.as_str()).await.map_err(error)?;
+            // Name the port actually bound, which differs when `addr` asked for port 0.
+            let bound = listener.local_addr().map_err(error)?;
+            (Inner::Tcp(listener), Endpoint::tcp(bound.to_string()))
+        }
+    };
+    tracing::debug!(%endpoint, "listening");
+    Ok(IpcListener { endpoint, inner })
+}
+
+impl IpcListener {
+    /// The endpoint this listener serves. For TCP it names the port actually
+    /// bound, so binding `tcp://127.0.0.1:0` tells clients where to go.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Waits for the next connection.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future loses no connection.
+    ///
+    /// # Errors
+    ///
+    /// An error concerns one connection attempt or a passing shortage; the
+    /// listener stays usable.
+    pub async fn accept(&mut self) -> io::Result<(IpcStream, PeerInfo)> {
+        match &mut self.inner {
+            #[cfg(unix)]
+            Inner::Unix(listener) => {
+                let (stream, peer) = listener.accept().await?;
+                Ok((stream.into(), peer))
+            }
+            #[cfg(windows)]
+            Inner::Pipe(listener) => {
+                let (pipe, peer) = listener.accept().await?;
+                Ok((pipe.into(), peer))
+            }
+            Inner::Tcp(listener) => {
+                let (stream, peer) = Listener::accept(listener).await?;
+                Ok((stream.into(), peer))
+            }
+        }
+    }
+}
+
+impl Listener for IpcListener {
+    type Io = IpcStream;
+
+    async fn accept(&mut self) -> io::Result<(IpcStream, PeerInfo)> {
+        IpcListener::accept(self).await
+    }
+
+    fn local_endpoint(&self) -> io::Result<Endpoint> {
+        Ok(self.endpoint.clone())
+    }
+}

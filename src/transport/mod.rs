@@ -1,0 +1,72 @@
+//! Transports: listeners that accept connections and tell who is on the other
+//! side, and streams that carry bytes.
+//!
+//! A transport knows nothing of frames. [`Endpoint::bind`](crate::Endpoint::bind)
+//! and [`Endpoint::connect`](crate::Endpoint::connect) pick the transport an
+//! endpoint names:
+//!
+//! - **Unix domain sockets** (Unix): a socket file, or on Linux the abstract
+//!   namespace. A stale socket file is replaced, a live server's never taken;
+//!   the file is removed when the listener is dropped.
+//! - **Named pipes** (Windows): the first instance is created with
+//!   `FILE_FLAG_FIRST_PIPE_INSTANCE`, so nobody can create the name first and
+//!   pose as the server; remote clients are rejected; the next instance exists
+//!   before a connected one is handed over, so clients never find the name
+//!   missing between two accepts. Pipes have no half-close: shutting down
+//!   the write side of an [`IpcStream`] on a pipe does nothing, so a peer
+//!   learns the end of a conversation only when the pipe is closed.
+//! - **TCP**, with `TCP_NODELAY`, for peers on other machines.
+//!
+//! Any type implementing [`Listener`] can be served, including
+//! [`tokio::net::UnixListener`] and [`tokio::net::TcpListener`] created by the
+//! application itself (for example from socket activation).
+
+mod connect;
+mod error;
+mod listener;
+mod peer;
+mod stream;
+mod tcp;
+#[cfg(unix)]
+mod unix;
+#[cfg(windows)]
+mod windows;
+
+use std::{future::Future, io};
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::Endpoint;
+
+pub(crate) use connect::{connect_once, connect_with_retry};
+pub use listener::IpcListener;
+pub(crate) use listener::bind;
+pub use peer::PeerInfo;
+pub use stream::IpcStream;
+
+/// A source of connections: the transport half of a server.
+///
+/// # Cancel safety
+///
+/// `accept` must be cancel safe: the server drops an unfinished `accept`
+/// future when it shuts down, and no connection may be lost by that.
+pub trait Listener: Send + 'static {
+    /// The byte stream of an accepted connection.
+    type Io: AsyncRead + AsyncWrite + Send + Unpin + 'static;
+
+    /// Waits for the next connection and returns it with what is known of
+    /// the peer.
+    ///
+    /// # Errors
+    ///
+    /// An error concerns one connection attempt or a passing shortage (file
+    /// descriptors, pipe instances); the server logs it and keeps accepting.
+    fn accept(&mut self) -> impl Future<Output = io::Result<(Self::Io, PeerInfo)>> + Send;
+
+    /// The endpoint this listener serves, for logs and traces.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the operating system cannot tell (an unnamed socket).
+    fn local_endpoint(&self) -> io::Result<Endpoint>;
+}

@@ -1,0 +1,106 @@
+use std::{fmt, net::SocketAddr};
+
+/// Who is on the other side of a connection, as far as the transport can tell.
+///
+/// | transport | known |
+/// |---|---|
+/// | Unix domain socket | uid, gid, and the pid where the OS reports it |
+/// | named pipe (server side) | the client's process id |
+/// | TCP | the peer's address |
+///
+/// Identity comes from the operating system, not from the peer, so it can be
+/// used to authorize callers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PeerInfo {
+    pid: Option<u32>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    addr: Option<SocketAddr>,
+}
+
+impl PeerInfo {
+    /// Nothing known yet; for custom [`Listener`](super::Listener)s, with the
+    /// `with_*` methods.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the peer's process id.
+    pub fn with_pid(mut self, pid: u32) -> Self {
+        self.pid = Some(pid);
+        self
+    }
+
+    /// Sets the peer's user id.
+    pub fn with_uid(mut self, uid: u32) -> Self {
+        self.uid = Some(uid);
+        self
+    }
+
+    /// Sets the peer's group id.
+    pub fn with_gid(mut self, gid: u32) -> Self {
+        self.gid = Some(gid);
+        self
+    }
+
+    /// Sets the peer's network address.
+    pub fn with_addr(mut self, addr: SocketAddr) -> Self {
+        self.addr = Some(addr);
+        self
+    }
+
+    /// The peer's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    /// The peer's effective user id (Unix).
+    pub fn uid(&self) -> Option<u32> {
+        self.uid
+    }
+
+    /// The peer's effective group id (Unix).
+    pub fn gid(&self) -> Option<u32> {
+        self.gid
+    }
+
+    /// The peer's network address (TCP).
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.addr
+    }
+}
+
+impl fmt::Display for PeerInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fields = [("pid", self.pid), ("uid", self.uid), ("gid", self.gid)];
+        let mut sep = "";
+        if let Some(addr) = self.addr {
+            write!(f, "{addr}")?;
+            sep = " ";
+        }
+        for (name, value) in fields {
+            if let Some(value) = value {
+                write!(f, "{sep}{name}={value}")?;
+                sep = " ";
+            }
+        }
+        if sep.is_empty() {
+            f.write_str("unknown")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_lists_what_is_known() {
+        assert_eq!(PeerInfo::new().to_string(), "unknown");
+        let unix = PeerInfo::new().with_pid(7).with_uid(1000).with_gid(100);
+        assert_eq!(unix.to_string(), "pid=7 uid=1000 gid=100");
+        let tcp = PeerInfo::new().with_addr("127.0.0.1:9".parse().unwrap());
+        assert_eq!(tcp.to_string(), "127.0.0.1:9");
+    }
+}

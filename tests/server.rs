@@ -1,0 +1,316 @@
+//! The server over real sockets and named pipes: pipelining, readiness,
+//! in-flight caps, make-services, failures, graceful shutdown.
+
+mod support;
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::{SinkExt, StreamExt, future::join_all};
+use support::{PATIENCE, client, endpoint, framed, spawn_server};
+use tokio::{io::AsyncReadExt, sync::Semaphore, time::timeout};
+use tower::{BoxError, Service, ServiceExt, service_fn};
+use tower_ipc::{Server, codec::LengthPrefixed, transport::PeerInfo};
+
+/// Counts the calls running at once and remembers the most there were.
+#[derive(Clone, Default)]
+struct Gauge {
+    now: Arc<AtomicUsize>,
+    max: Arc<AtomicUsize>,
+}
+
+impl Gauge {
+    fn enter(&self) -> GaugeGuard {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max.fetch_max(now, Ordering::SeqCst);
+        GaugeGuard(self.now.clone())
+    }
+
+    fn now(&self) -> usize {
+        self.now.load(Ordering::SeqCst)
+    }
+
+    fn max(&self) -> usize {
+        self.max.load(Ordering::SeqCst)
+    }
+}
+
+struct GaugeGuard(Arc<AtomicUsize>);
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Waits until `check` holds, polling; panics after `PATIENCE`.
+async fn eventually(what: &str, check: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_request_order() {
+    // Early requests take longest, so answers finish in reverse order.
+    let slow_first = service_fn(|frame: Bytes| async move {
+        let n = u64::from(frame[0]);
+        tokio::time::sleep(Duration::from_millis(2 * (50 - n))).await;
+        Ok::<_, BoxError>(frame)
+    });
+    let server = spawn_server(endpoint("order"), Server::new(), slow_first).await;
+    let mut raw = framed(&server.endpoint).await;
+    for n in 0..50u8 {
+        raw.feed(Bytes::from(vec![n])).await.unwrap();
+    }
+    raw.flush().await.unwrap();
+    for n in 0..50u8 {
+        let answer = timeout(PATIENCE, raw.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(answer[..], [n]);
+    }
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn requests_in_flight_per_connection_are_capped() {
+    let gauge = Gauge::default();
+    let release = Arc::new(Semaphore::new(0));
+    let service = {
+        let (gauge, release) = (gauge.clone(), release.clone());
+        service_fn(move |frame: Bytes| {
+            let (gauge, release) = (gauge.clone(), release.clone());
+            async move {
+                let _running = gauge.enter();
+                release.acquire().await.unwrap().forget();
+                Ok::<_, BoxError>(frame)
+            }
+        })
+    };
+    let server = spawn_server(endpoint("cap"), Server::new().max_in_flight(4), service).await;
+    let mut raw = framed(&server.endpoint).await;
+    for n in 0..20u8 {
+        raw.feed(Bytes::from(vec![n])).await.unwrap();
+    }
+    raw.flush().await.unwrap();
+    eventually("4 requests in flight", || gauge.now() == 4).await;
+    // Nothing more is read while the cap is reached.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(gauge.now(), 4);
+    release.add_permits(20);
+    for n in 0..20u8 {
+        let answer = timeout(PATIENCE, raw.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(answer[..], [n]);
+    }
+    assert_eq!(gauge.max(), 4);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn next_frame_is_read_only_when_the_service_is_ready() {
+    let (service, mut handle) = tower_test::mock::pair::<Bytes, Bytes>();
+    handle.allow(0);
+    let server = spawn_server(endpoint("ready"), Server::new(), service).await;
+    let mut client = client(&server.endpoint).await;
+    let call = tokio::spawn(async move { client.ready().await?.call(Bytes::from("one")).await });
+    // Not ready: the request must not reach the service (a mock called
+    // without readiness would fail the connection instead).
+    assert!(
+        timeout(Duration::from_millis(200), handle.next_request())
+            .await
+            .is_err(),
+        "request reached a service that was not ready"
+    );
+    handle.allow(1);
+    let (request, respond) = timeout(PATIENCE, handle.next_request())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(request, "one");
+    respond.send_response(Bytes::from("two"));
+    assert_eq!(call.await.unwrap().unwrap(), "two");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn make_service_sees_the_peer_of_each_connection() {
+    let endpoint = endpoint("make");
+    let listener = endpoint.bind().await.unwrap();
+    let make = service_fn(|peer: PeerInfo| async move {
+        let pid = Bytes::from(peer.pid().unwrap_or(0).to_string());
+        Ok::<_, BoxError>(service_fn(move |_: Bytes| {
+            let pid = pid.clone();
+            async move { Ok::<_, BoxError>(pid) }
+        }))
+    });
+    let server = tokio::spawn(
+        Server::new()
+            .serve_make(listener, LengthPrefixed::new(), make)
+            .into_future(),
+    );
+    let mut client = client(&endpoint).await;
+    let answer = client
+        .ready()
+        .await
+        .unwrap()
+        .call(Bytes::new())
+        .await
+        .unwrap();
+    assert_eq!(answer, std::process::id().to_string());
+    server.abort();
+}
+
+#[tokio::test]
+async fn service_error_closes_only_that_connection_after_earlier_answers() {
+    let service = service_fn(|frame: Bytes| async move {
+        if frame == "fail" {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Err::<Bytes, BoxError>("refused".into())
+        } else {
+            Ok(frame)
+        }
+    });
+    let server = spawn_server(endpoint("fail"), Server::new(), service).await;
+    let mut raw = framed(&server.endpoint).await;
+    for frame in ["a", "fail", "b"] {
+        raw.feed(Bytes::from(frame)).await.unwrap();
+    }
+    raw.flush().await.unwrap();
+    let first = timeout(PATIENCE, raw.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(first, "a");
+    // Nothing can be answered after the failed request: the connection ends.
+    assert!(timeout(PATIENCE, raw.next()).await.unwrap().is_none());
+    // Other connections are served as before.
+    let mut other = client(&server.endpoint).await;
+    let answer = other
+        .ready()
+        .await
+        .unwrap()
+        .call(Bytes::from("c"))
+        .await
+        .unwrap();
+    assert_eq!(answer, "c");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn oversized_frame_closes_the_connection_and_others_are_served() {
+    let server = spawn_server(endpoint("oversized"), Server::new(), support::echo()).await;
+    let mut raw = support::connect(&server.endpoint).await;
+    // A header announcing 1 GiB, over the default 8 MiB limit.
+    let mut header = BytesMut::new();
+    header.put_u32(1 << 30);
+    tokio::io::AsyncWriteExt::write_all(&mut raw, &header)
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let read = timeout(PATIENCE, raw.read_to_end(&mut rest)).await.unwrap();
+    assert!(
+        read.is_err() || rest.is_empty(),
+        "expected the server to close"
+    );
+    let mut other = client(&server.endpoint).await;
+    let answer = other
+        .ready()
+        .await
+        .unwrap()
+        .call(Bytes::from("x"))
+        .await
+        .unwrap();
+    assert_eq!(answer, "x");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn half_closed_connection_still_gets_its_answers() {
+    let server = spawn_server(endpoint("halfclose"), Server::new(), support::echo()).await;
+    let mut raw = framed(&server.endpoint).await;
+    for n in 0..10u8 {
+        raw.feed(Bytes::from(vec![n])).await.unwrap();
+    }
+    // Closing our write side tells the server no more requests come.
+    raw.close().await.unwrap();
+    for n in 0..10u8 {
+        let answer = timeout(PATIENCE, raw.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(answer[..], [n]);
+    }
+    // Named pipes have no half-close: the server cannot see that no more
+    // requests come, so only sockets end the connection here.
+    #[cfg(not(windows))]
+    assert!(timeout(PATIENCE, raw.next()).await.unwrap().is_none());
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn graceful_shutdown_answers_requests_in_flight_then_stops() {
+    let gauge = Gauge::default();
+    let release = Arc::new(Semaphore::new(0));
+    let service = {
+        let (gauge, release) = (gauge.clone(), release.clone());
+        service_fn(move |frame: Bytes| {
+            let (gauge, release) = (gauge.clone(), release.clone());
+            async move {
+                let _running = gauge.enter();
+                release.acquire().await.unwrap().forget();
+                Ok::<_, BoxError>(frame)
+            }
+        })
+    };
+    let server = spawn_server(endpoint("shutdown"), Server::new(), service).await;
+    let endpoint = server.endpoint.clone();
+    let client = client(&endpoint).await;
+    let calls: Vec<_> = (0..10u8)
+        .map(|n| {
+            let mut client = client.clone();
+            tokio::spawn(async move { client.ready().await?.call(Bytes::from(vec![n])).await })
+        })
+        .collect();
+    eventually("10 requests in flight", || gauge.now() == 10).await;
+
+    let stopping = tokio::spawn(server.shutdown());
+    // The server waits for the requests in flight.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !stopping.is_finished(),
+        "server stopped with requests in flight"
+    );
+    // It no longer accepts connections.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while endpoint.connect().await.is_ok() {
+        assert!(tokio::time::Instant::now() < deadline, "still accepting");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    release.add_permits(10);
+    for (n, call) in join_all(calls).await.into_iter().enumerate() {
+        let answer = call.unwrap().expect("request in flight is answered");
+        assert_eq!(answer[..], [u8::try_from(n).unwrap()]);
+    }
+    timeout(PATIENCE, stopping).await.unwrap().unwrap().unwrap();
+}
