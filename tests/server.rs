@@ -314,3 +314,47 @@ async fn graceful_shutdown_answers_requests_in_flight_then_stops() {
     }
     timeout(PATIENCE, stopping).await.unwrap().unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn serve_connection_serves_one_open_connection_to_its_end() {
+    let endpoint = endpoint("single");
+    let mut listener = endpoint.bind().await.unwrap();
+    let mut raw = framed(&endpoint).await;
+    let (stream, _) = listener.accept().await.unwrap();
+    let served = tokio::spawn(Server::new().serve_connection(
+        stream,
+        LengthPrefixed::new(),
+        support::echo(),
+    ));
+    raw.send(Bytes::from("one")).await.unwrap();
+    assert_eq!(raw.next().await.unwrap().unwrap(), "one");
+    drop(raw);
+    timeout(PATIENCE, served).await.unwrap().unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn serve_connection_reports_bad_input_as_invalid_data() {
+    let endpoint = endpoint("single-bad");
+    let mut listener = endpoint.bind().await.unwrap();
+    let mut raw = support::connect(&endpoint).await;
+    let (stream, _) = listener.accept().await.unwrap();
+    let served = tokio::spawn(Server::new().serve_connection(
+        stream,
+        LengthPrefixed::new().max_frame_length(8),
+        support::echo(),
+    ));
+    tokio::io::AsyncWriteExt::write_all(&mut raw, &[0, 0, 0, 9])
+        .await
+        .unwrap();
+    let err = timeout(PATIENCE, served)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
+    assert!(
+        err.to_string()
+            .contains("exceeds the maximum frame length of 8 bytes"),
+        "{err}"
+    );
+}

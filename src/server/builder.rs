@@ -1,7 +1,13 @@
-use tokio_util::codec::{Decoder, Encoder};
+use std::{future::Future, io};
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::{
+    codec::{Decoder, Encoder},
+    sync::CancellationToken,
+};
 use tower::{BoxError, Service, make::Shared};
 
-use super::Serve;
+use super::{Serve, connection::Connection};
 use crate::transport::{Listener, PeerInfo};
 
 /// Server settings; [`serve`](Server::serve) starts a server with them.
@@ -82,6 +88,60 @@ impl Server {
         M: Service<PeerInfo>,
     {
         Serve::new(self.clone(), listener, codec, make_service)
+    }
+
+    /// Serves one connection that is already open (a child process's stdin
+    /// and stdout joined with [`tokio::io::join`], an inherited pipe, a
+    /// socket accepted elsewhere) with the same pipelining, readiness and
+    /// in-flight cap as [`serve`](Self::serve).
+    ///
+    /// Completes when the peer has closed its side and every request read
+    /// before that is answered.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use futures::{SinkExt, StreamExt};
+    /// use tokio_util::codec::Framed;
+    /// use tower::service_fn;
+    /// use tower_ipc::{Server, codec::LengthPrefixed};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let (ours, theirs) = tokio::io::duplex(1024);
+    /// let echo = service_fn(|frame: Bytes| async move { Ok::<_, std::io::Error>(frame) });
+    /// let served = tokio::spawn(Server::new().serve_connection(theirs, LengthPrefixed::new(), echo));
+    ///
+    /// let mut peer = Framed::new(ours, LengthPrefixed::new());
+    /// peer.send(Bytes::from("hi")).await?;
+    /// assert_eq!(peer.next().await.unwrap()?, "hi");
+    /// drop(peer);
+    /// served.await.unwrap()?; // the peer hung up: served to the end
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Fails when the connection ends otherwise: bad input
+    /// ([`io::ErrorKind::InvalidData`]), a failed service, an answer that
+    /// cannot be encoded, or a transport error.
+    pub fn serve_connection<T, C, S>(
+        &self,
+        io: T,
+        codec: C,
+        service: S,
+    ) -> impl Future<Output = io::Result<()>> + use<T, C, S>
+    where
+        T: AsyncRead + AsyncWrite + Unpin,
+        C: Decoder + Encoder<S::Response>,
+        <C as Decoder>::Error: Into<BoxError>,
+        <C as Encoder<S::Response>>::Error: Into<BoxError>,
+        S: Service<<C as Decoder>::Item>,
+        S::Error: Into<BoxError>,
+    {
+        let never = CancellationToken::new().cancelled_owned();
+        let connection = Connection::new(io, codec, service, self.max_in_flight, never);
+        async move { connection.await.into_result() }
     }
 }
 

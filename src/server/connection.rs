@@ -4,6 +4,7 @@
 use std::{
     fmt,
     future::Future,
+    io,
     pin::Pin,
     task::{Context, Poll, ready},
 };
@@ -32,6 +33,32 @@ pub(crate) enum CloseReason {
     Encode(BoxError),
     /// Reading or writing the transport failed.
     Io(BoxError),
+}
+
+impl CloseReason {
+    /// `Ok` for an orderly end, else the failure as an [`io::Error`].
+    pub(crate) fn into_result(self) -> io::Result<()> {
+        let kind = match &self {
+            Self::PeerClosed | Self::Shutdown => return Ok(()),
+            Self::Decode(_) => io::ErrorKind::InvalidData,
+            Self::Io(err) => err
+                .downcast_ref::<io::Error>()
+                .map_or(io::ErrorKind::Other, io::Error::kind),
+            Self::Service(_) | Self::Encode(_) => io::ErrorKind::Other,
+        };
+        Err(io::Error::new(kind, self))
+    }
+}
+
+impl std::error::Error for CloseReason {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::PeerClosed | Self::Shutdown => None,
+            Self::Decode(err) | Self::Service(err) | Self::Encode(err) | Self::Io(err) => {
+                Some(err.as_ref())
+            }
+        }
+    }
 }
 
 impl fmt::Display for CloseReason {
