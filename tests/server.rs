@@ -49,6 +49,24 @@ impl Drop for GaugeGuard {
     }
 }
 
+/// An echo that answers each request only when `release` gives it a permit,
+/// counting on `gauge` the requests it holds.
+fn gated_echo(
+    gauge: &Gauge,
+    release: &Arc<Semaphore>,
+) -> impl Service<Bytes, Response = Bytes, Error = BoxError, Future: Send> + Clone + Send + 'static
+{
+    let (gauge, release) = (gauge.clone(), release.clone());
+    service_fn(move |frame: Bytes| {
+        let (gauge, release) = (gauge.clone(), release.clone());
+        async move {
+            let _running = gauge.enter();
+            release.acquire().await.unwrap().forget();
+            Ok::<_, BoxError>(frame)
+        }
+    })
+}
+
 /// Waits until `check` holds, polling; panics after `PATIENCE`.
 async fn eventually(what: &str, check: impl Fn() -> bool) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
@@ -88,19 +106,8 @@ async fn pipelined_requests_are_answered_in_request_order() {
 
 #[tokio::test]
 async fn requests_in_flight_per_connection_are_capped() {
-    let gauge = Gauge::default();
-    let release = Arc::new(Semaphore::new(0));
-    let service = {
-        let (gauge, release) = (gauge.clone(), release.clone());
-        service_fn(move |frame: Bytes| {
-            let (gauge, release) = (gauge.clone(), release.clone());
-            async move {
-                let _running = gauge.enter();
-                release.acquire().await.unwrap().forget();
-                Ok::<_, BoxError>(frame)
-            }
-        })
-    };
+    let (gauge, release) = (Gauge::default(), Arc::new(Semaphore::new(0)));
+    let service = gated_echo(&gauge, &release);
     let server = spawn_server(endpoint("cap"), Server::new().max_in_flight(4), service).await;
     let mut raw = framed(&server.endpoint).await;
     for n in 0..20u8 {
@@ -269,19 +276,8 @@ async fn half_closed_connection_still_gets_its_answers() {
 
 #[tokio::test]
 async fn graceful_shutdown_answers_requests_in_flight_then_stops() {
-    let gauge = Gauge::default();
-    let release = Arc::new(Semaphore::new(0));
-    let service = {
-        let (gauge, release) = (gauge.clone(), release.clone());
-        service_fn(move |frame: Bytes| {
-            let (gauge, release) = (gauge.clone(), release.clone());
-            async move {
-                let _running = gauge.enter();
-                release.acquire().await.unwrap().forget();
-                Ok::<_, BoxError>(frame)
-            }
-        })
-    };
+    let (gauge, release) = (Gauge::default(), Arc::new(Semaphore::new(0)));
+    let service = gated_echo(&gauge, &release);
     let server = spawn_server(endpoint("shutdown"), Server::new(), service).await;
     let endpoint = server.endpoint.clone();
     let client = client(&endpoint).await;
