@@ -48,13 +48,13 @@
 //! | [`client`] | a connection as a [`tower::Service`], pipelined and shareable |
 //!
 //! [tower]: https://docs.rs/tower
-#![cfg_attr(not(windows), forbid(unsafe_code))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod client;
 pub mod codec;
 mod endpoint;
 pub mod server;
+mod sys;
 pub mod transport;
 
 pub use client::Client;

@@ -1,12 +1,11 @@
 //! Windows named pipes.
 
-mod sys;
-
 use std::io;
 
 use tokio::net::windows::named_pipe::{NamedPipeServer, ServerOptions};
 
 use super::PeerInfo;
+use crate::sys::windows as sys;
 
 /// `ERROR_ACCESS_DENIED`: what creating a first instance returns when the
 /// name already exists.

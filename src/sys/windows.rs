@@ -1,7 +1,4 @@
-//! The operating-system calls tokio does not wrap. This is the only module of
-//! the crate with `unsafe` code: each call passes a handle borrowed from a
-//! live tokio object and pointers to locals that outlive the call.
-#![allow(unsafe_code)]
+//! Windows: named pipe queries.
 
 use std::{
     ffi::OsStr,
@@ -18,7 +15,7 @@ use windows_sys::Win32::{
 /// Whether a pipe of this name exists, asked without connecting to it:
 /// `Some(true)` when it exists (free or busy), `Some(false)` when it does
 /// not, `None` when the system would not say (an invalid name, say).
-pub(super) fn pipe_exists(name: &str) -> Option<bool> {
+pub(crate) fn pipe_exists(name: &str) -> Option<bool> {
     let wide: Vec<u16> = OsStr::new(name).encode_wide().chain(Some(0)).collect();
     // SAFETY: `wide` is a NUL-terminated UTF-16 string that outlives the call.
     let free = unsafe { WaitNamedPipeW(wide.as_ptr(), 1) };
@@ -34,7 +31,7 @@ pub(super) fn pipe_exists(name: &str) -> Option<bool> {
 }
 
 /// The process id of the client connected to `pipe`.
-pub(super) fn client_process_id(pipe: &NamedPipeServer) -> io::Result<u32> {
+pub(crate) fn client_process_id(pipe: &NamedPipeServer) -> io::Result<u32> {
     let mut pid = 0u32;
     // SAFETY: the handle is open for as long as `pipe` is borrowed, and
     // `pid` is a valid place for the call to write a u32.
