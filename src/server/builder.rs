@@ -1,13 +1,9 @@
 use std::{future::Future, io};
 
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_util::{
-    codec::{Decoder, Encoder},
-    sync::CancellationToken,
-};
-use tower::{BoxError, Service, make::Shared};
+use tokio_util::sync::CancellationToken;
+use tower::{Service, make::Shared};
 
-use super::{Serve, connection::Connection};
+use super::{Protocol, Serve};
 use crate::transport::{Listener, PeerInfo};
 
 /// Server settings; [`serve`](Server::serve) starts a server with them.
@@ -50,16 +46,15 @@ impl Server {
         self
     }
 
-    /// Serves `service` on every connection `listener` accepts; the service is
-    /// cloned for each connection.
-    pub fn serve<L, C, S>(&self, listener: L, codec: C, service: S) -> Serve<L, C, Shared<S>>
+    /// Serves `service` on every connection `listener` accepts, speaking
+    /// `protocol` (a codec, or JSON-RPC); the service is cloned for each
+    /// connection.
+    pub fn serve<L, P, S>(&self, listener: L, protocol: P, service: S) -> Serve<L, P, Shared<S>>
     where
         L: Listener,
-        C: Decoder + Encoder<S::Response>,
-        S: Service<<C as Decoder>::Item> + Clone,
-        S::Error: Into<BoxError>,
+        S: Clone,
     {
-        self.serve_make(listener, codec, Shared::new(service))
+        self.serve_make(listener, protocol, Shared::new(service))
     }
 
     /// Serves the services `make_service` creates, one per connection, from
@@ -82,12 +77,12 @@ impl Server {
     /// Server::new().serve_make(listener, LengthPrefixed::new(), make).await
     /// # }
     /// ```
-    pub fn serve_make<L, C, M>(&self, listener: L, codec: C, make_service: M) -> Serve<L, C, M>
+    pub fn serve_make<L, P, M>(&self, listener: L, protocol: P, make_service: M) -> Serve<L, P, M>
     where
         L: Listener,
         M: Service<PeerInfo>,
     {
-        Serve::new(self.clone(), listener, codec, make_service)
+        Serve::new(self.clone(), listener, protocol, make_service)
     }
 
     /// Serves one connection that is already open (a child process's stdin
@@ -125,23 +120,17 @@ impl Server {
     /// Fails when the connection ends otherwise: bad input
     /// ([`io::ErrorKind::InvalidData`]), a failed service, an answer that
     /// cannot be encoded, or a transport error.
-    pub fn serve_connection<T, C, S>(
+    pub fn serve_connection<T, P, S>(
         &self,
         io: T,
-        codec: C,
+        protocol: P,
         service: S,
-    ) -> impl Future<Output = io::Result<()>> + use<T, C, S>
+    ) -> impl Future<Output = io::Result<()>> + use<T, P, S>
     where
-        T: AsyncRead + AsyncWrite + Unpin,
-        C: Decoder + Encoder<S::Response>,
-        <C as Decoder>::Error: Into<BoxError>,
-        <C as Encoder<S::Response>>::Error: Into<BoxError>,
-        S: Service<<C as Decoder>::Item>,
-        S::Error: Into<BoxError>,
+        P: Protocol<T, S>,
     {
         let never = CancellationToken::new().cancelled_owned();
-        let connection = Connection::new(io, codec, service, self.max_in_flight, never);
-        async move { connection.await.into_result() }
+        protocol.serve_connection(io, PeerInfo::new(), service, self.max_in_flight, never)
     }
 }
 

@@ -5,11 +5,15 @@ use std::{
     fmt,
     future::Future,
     io,
+    marker::PhantomData,
     pin::Pin,
     task::{Context, Poll, ready},
 };
 
-use futures::{Sink, Stream, stream::FuturesOrdered};
+use futures::{
+    Sink, Stream,
+    stream::{FuturesOrdered, FuturesUnordered},
+};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::{
     codec::{Decoder, Encoder, Framed},
@@ -74,21 +78,70 @@ impl fmt::Display for CloseReason {
     }
 }
 
+/// The requests of a connection that are read but not yet answered.
+pub(crate) trait InFlight<F: Future>: Stream<Item = F::Output> + Unpin {
+    /// Whether answers leave in request order. The peer then pairs answers
+    /// with requests by position, so nothing after an unanswerable request
+    /// may be sent.
+    const ORDERED: bool;
+
+    fn empty() -> Self;
+    fn push(&mut self, future: F);
+    fn count(&self) -> usize;
+}
+
+/// Answers in request order: pipelining for untagged protocols.
+impl<F: Future> InFlight<F> for FuturesOrdered<F> {
+    const ORDERED: bool = true;
+
+    fn empty() -> Self {
+        Self::new()
+    }
+
+    fn push(&mut self, future: F) {
+        self.push_back(future);
+    }
+
+    fn count(&self) -> usize {
+        self.len()
+    }
+}
+
+/// Answers as they complete: for protocols whose answers carry the id of
+/// their request.
+impl<F: Future> InFlight<F> for FuturesUnordered<F> {
+    const ORDERED: bool = false;
+
+    fn empty() -> Self {
+        Self::new()
+    }
+
+    fn push(&mut self, future: F) {
+        FuturesUnordered::push(self, future);
+    }
+
+    fn count(&self) -> usize {
+        self.len()
+    }
+}
+
 /// Serves one connection: at most `max_in_flight` requests are between the
-/// decoder and the encoder at once, and answers are written in request order.
+/// decoder and the encoder at once, answered in the order `Q` keeps; messages
+/// the server sends of its own accord (subscription items) come from `push`.
 ///
 /// Readiness is respected at both ends: the next frame is read only when the
 /// service is ready and fewer than `max_in_flight` requests are in flight, and
 /// finished answers are taken only when the transport accepts them. A peer
 /// that stops reading thus stops its own requests from being read, and memory
 /// stays bounded. Answers ready together are flushed together.
-pub(crate) struct Connection<T, C, S, Req>
+pub(crate) struct Connection<T, C, S, Req, Q, P = Never<<S as Service<Req>>::Response>>
 where
     S: Service<Req>,
 {
     framed: Framed<T, C>,
     service: S,
-    in_flight: FuturesOrdered<S::Future>,
+    in_flight: Q,
+    push: Option<P>,
     max_in_flight: usize,
     /// `poll_ready` returned ready and `call` has not spent it yet.
     service_ready: bool,
@@ -98,9 +151,13 @@ where
     write_failed: Option<CloseReason>,
     needs_flush: bool,
     shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
+    _request: PhantomData<fn(Req)>,
 }
 
-impl<T, C, S, Req> Connection<T, C, S, Req>
+/// No messages of the server's own accord.
+pub(crate) type Never<T> = futures::stream::Pending<T>;
+
+impl<T, C, S, Req, Q, P> Connection<T, C, S, Req, Q, P>
 where
     T: AsyncRead + AsyncWrite + Unpin,
     C: Decoder<Item = Req> + Encoder<S::Response>,
@@ -108,24 +165,29 @@ where
     <C as Encoder<S::Response>>::Error: Into<BoxError>,
     S: Service<Req>,
     S::Error: Into<BoxError>,
+    Q: InFlight<S::Future>,
+    P: Stream<Item = S::Response> + Unpin,
 {
-    pub(crate) fn new(
+    pub(crate) fn with_parts(
         io: T,
         codec: C,
         service: S,
         max_in_flight: usize,
         shutdown: WaitForCancellationFutureOwned,
+        push: Option<P>,
     ) -> Self {
         Self {
             framed: Framed::new(io, codec),
             service,
-            in_flight: FuturesOrdered::new(),
+            in_flight: Q::empty(),
+            push,
             max_in_flight: max_in_flight.max(1),
             service_ready: false,
             read_closed: None,
             write_failed: None,
             needs_flush: false,
             shutdown: Box::pin(shutdown),
+            _request: PhantomData,
         }
     }
 
@@ -150,7 +212,7 @@ where
                 Poll::Pending => return Poll::Pending,
             }
         }
-        if self.read_closed.is_some() && self.in_flight.is_empty() {
+        if self.read_closed.is_some() && self.in_flight.count() == 0 {
             // Every answer is written: end the stream so the peer sees EOF.
             if let Err(err) = ready!(Pin::new(self.framed.get_mut()).poll_shutdown(cx)) {
                 tracing::trace!(error = %err, "shutdown of the write side failed");
@@ -164,7 +226,7 @@ where
     /// allow. Returns whether anything changed.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
-        while self.read_closed.is_none() && self.in_flight.len() < self.max_in_flight {
+        while self.read_closed.is_none() && self.in_flight.count() < self.max_in_flight {
             if !self.service_ready {
                 match self.service.poll_ready(cx) {
                     Poll::Ready(Ok(())) => self.service_ready = true,
@@ -178,7 +240,7 @@ where
             match Pin::new(&mut self.framed).poll_next(cx) {
                 Poll::Ready(Some(Ok(request))) => {
                     self.service_ready = false;
-                    self.in_flight.push_back(self.service.call(request));
+                    self.in_flight.push(self.service.call(request));
                 }
                 Poll::Ready(Some(Err(err))) => {
                     self.read_closed = Some(CloseReason::Decode(err.into()));
@@ -191,11 +253,11 @@ where
         progress
     }
 
-    /// Moves finished answers, in order, into the write buffer while the
-    /// transport accepts them. Returns whether anything changed.
+    /// Moves finished answers, then pushed messages, into the write buffer
+    /// while the transport accepts them. Returns whether anything changed.
     fn poll_write(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
-        while !self.in_flight.is_empty() {
+        while self.in_flight.count() > 0 || self.push.is_some() {
             match Pin::new(&mut self.framed).poll_ready(cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(err)) => {
@@ -204,25 +266,30 @@ where
                 }
                 Poll::Pending => break,
             }
-            let failure = match Pin::new(&mut self.in_flight).poll_next(cx) {
-                Poll::Ready(Some(Ok(response))) => {
-                    match Pin::new(&mut self.framed).start_send(response) {
-                        Ok(()) => {
-                            self.needs_flush = true;
-                            progress = true;
-                            continue;
-                        }
-                        Err(err) => CloseReason::Encode(err.into()),
-                    }
-                }
-                Poll::Ready(Some(Err(err))) => CloseReason::Service(err.into()),
-                Poll::Ready(None) | Poll::Pending => break,
+            let answer = match Pin::new(&mut self.in_flight).poll_next(cx) {
+                Poll::Ready(Some(answer)) => answer,
+                Poll::Ready(None) | Poll::Pending => match self.poll_push(cx) {
+                    Some(message) => Ok(message),
+                    None => break,
+                },
             };
-            // The peer pairs answers with requests by position: nothing after
-            // an unanswerable request can be sent. Write what came before it,
-            // then close; the peer sees its later calls fail.
+            let failure = match answer {
+                Ok(response) => match Pin::new(&mut self.framed).start_send(response) {
+                    Ok(()) => {
+                        self.needs_flush = true;
+                        progress = true;
+                        continue;
+                    }
+                    Err(err) => CloseReason::Encode(err.into()),
+                },
+                Err(err) => CloseReason::Service(err.into()),
+            };
             tracing::debug!(reason = %failure, "closing connection after a failed request");
-            self.in_flight = FuturesOrdered::new();
+            if Q::ORDERED {
+                // Write what came before the unanswerable request, then
+                // close; the peer sees its later calls fail.
+                self.in_flight = Q::empty();
+            }
             if self.read_closed.is_none() {
                 self.read_closed = Some(failure);
             }
@@ -230,9 +297,22 @@ where
         }
         progress
     }
+
+    /// The next message the server sends of its own accord, if one is ready.
+    fn poll_push(&mut self, cx: &mut Context<'_>) -> Option<S::Response> {
+        let push = self.push.as_mut()?;
+        match Pin::new(push).poll_next(cx) {
+            Poll::Ready(Some(message)) => Some(message),
+            Poll::Ready(None) => {
+                self.push = None;
+                None
+            }
+            Poll::Pending => None,
+        }
+    }
 }
 
-impl<T, C, S, Req> Future for Connection<T, C, S, Req>
+impl<T, C, S, Req, Q, P> Future for Connection<T, C, S, Req, Q, P>
 where
     T: AsyncRead + AsyncWrite + Unpin,
     C: Decoder<Item = Req> + Encoder<S::Response>,
@@ -240,6 +320,8 @@ where
     <C as Encoder<S::Response>>::Error: Into<BoxError>,
     S: Service<Req>,
     S::Error: Into<BoxError>,
+    Q: InFlight<S::Future>,
+    P: Stream<Item = S::Response> + Unpin,
 {
     type Output = CloseReason;
 
@@ -249,4 +331,4 @@ where
     }
 }
 
-impl<T, C, S, Req> Unpin for Connection<T, C, S, Req> where S: Service<Req> {}
+impl<T, C, S, Req, Q, P> Unpin for Connection<T, C, S, Req, Q, P> where S: Service<Req> {}

@@ -38,28 +38,28 @@
 //! [`ServiceBuilder::map_result`](tower::ServiceBuilder::map_result)).
 
 mod builder;
-mod connection;
+pub(crate) mod connection;
+mod protocol;
 mod serve;
 
 pub use builder::Server;
+pub use protocol::Protocol;
 pub use serve::{Serve, ServeFuture, WithGracefulShutdown};
 
-use tokio_util::codec::{Decoder, Encoder};
-use tower::{BoxError, Service, make::Shared};
+use tower::make::Shared;
 
 use crate::transport::Listener;
 
-/// Serves `service` on every connection `listener` accepts, with the default
-/// [`Server`] settings. The service is cloned for each connection.
+/// Serves `service` on every connection `listener` accepts, speaking
+/// `protocol` (a codec, or JSON-RPC), with the default [`Server`] settings.
+/// The service is cloned for each connection.
 ///
 /// The returned [`Serve`] runs when awaited; add
 /// [`with_graceful_shutdown`](Serve::with_graceful_shutdown) to stop it.
-pub fn serve<L, C, S>(listener: L, codec: C, service: S) -> Serve<L, C, Shared<S>>
+pub fn serve<L, P, S>(listener: L, protocol: P, service: S) -> Serve<L, P, Shared<S>>
 where
     L: Listener,
-    C: Decoder + Encoder<S::Response>,
-    S: Service<<C as Decoder>::Item> + Clone,
-    S::Error: Into<BoxError>,
+    S: Clone,
 {
-    Server::new().serve(listener, codec, service)
+    Server::new().serve(listener, protocol, service)
 }

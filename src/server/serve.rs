@@ -7,15 +7,11 @@ use std::{
     time::Duration,
 };
 
-use tokio_util::{
-    codec::{Decoder, Encoder},
-    sync::CancellationToken,
-    task::TaskTracker,
-};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower::{BoxError, Service};
 use tracing::Instrument;
 
-use super::{Server, connection::Connection};
+use super::{Protocol, Server};
 use crate::transport::{Listener, PeerInfo};
 
 /// How long to pause accepting after an error that is not about one
@@ -27,19 +23,19 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// then closed gracefully in the background) or, with
 /// [`with_graceful_shutdown`](Serve::with_graceful_shutdown), until a signal.
 #[must_use = "a server does nothing until it is awaited"]
-pub struct Serve<L, C, M> {
+pub struct Serve<L, P, M> {
     config: Server,
     listener: L,
-    codec: C,
+    protocol: P,
     make_service: M,
 }
 
-impl<L, C, M> Serve<L, C, M> {
-    pub(super) fn new(config: Server, listener: L, codec: C, make_service: M) -> Self {
+impl<L, P, M> Serve<L, P, M> {
+    pub(super) fn new(config: Server, listener: L, protocol: P, make_service: M) -> Self {
         Self {
             config,
             listener,
-            codec,
+            protocol,
             make_service,
         }
     }
@@ -50,7 +46,7 @@ impl<L, C, M> Serve<L, C, M> {
     ///
     /// Frames a peer sent that were not yet read are not answered; the peer
     /// sees its connection close with those calls unanswered.
-    pub fn with_graceful_shutdown<F>(self, signal: F) -> WithGracefulShutdown<L, C, M, F>
+    pub fn with_graceful_shutdown<F>(self, signal: F) -> WithGracefulShutdown<L, P, M, F>
     where
         F: Future<Output = ()> + Send + 'static,
     {
@@ -61,7 +57,7 @@ impl<L, C, M> Serve<L, C, M> {
     }
 }
 
-impl<L, C, M> fmt::Debug for Serve<L, C, M> {
+impl<L, P, M> fmt::Debug for Serve<L, P, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Serve")
             .field("config", &self.config)
@@ -71,12 +67,12 @@ impl<L, C, M> fmt::Debug for Serve<L, C, M> {
 
 /// A server with a shutdown signal, from [`Serve::with_graceful_shutdown`].
 #[must_use = "a server does nothing until it is awaited"]
-pub struct WithGracefulShutdown<L, C, M, F> {
-    serve: Serve<L, C, M>,
+pub struct WithGracefulShutdown<L, P, M, F> {
+    serve: Serve<L, P, M>,
     signal: F,
 }
 
-impl<L, C, M, F> fmt::Debug for WithGracefulShutdown<L, C, M, F> {
+impl<L, P, M, F> fmt::Debug for WithGracefulShutdown<L, P, M, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WithGracefulShutdown")
             .field("serve", &self.serve)
@@ -104,20 +100,14 @@ impl fmt::Debug for ServeFuture {
     }
 }
 
-impl<L, C, M, S> IntoFuture for Serve<L, C, M>
+impl<L, P, M> IntoFuture for Serve<L, P, M>
 where
     L: Listener,
-    C: Decoder + Encoder<S::Response> + Clone + Send + 'static,
-    <C as Decoder>::Item: Send + 'static,
-    <C as Decoder>::Error: Into<BoxError>,
-    <C as Encoder<S::Response>>::Error: Into<BoxError>,
-    M: Service<PeerInfo, Response = S> + Send + 'static,
+    P: Protocol<L::Io, M::Response>,
+    M: Service<PeerInfo> + Send + 'static,
+    M::Response: Send + 'static,
     M::Future: Send + 'static,
     M::Error: Into<BoxError>,
-    S: Service<<C as Decoder>::Item> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Response: Send + 'static,
-    S::Error: Into<BoxError> + Send + 'static,
 {
     type Output = io::Result<()>;
     type IntoFuture = ServeFuture;
@@ -128,20 +118,14 @@ where
     }
 }
 
-impl<L, C, M, S, F> IntoFuture for WithGracefulShutdown<L, C, M, F>
+impl<L, P, M, F> IntoFuture for WithGracefulShutdown<L, P, M, F>
 where
     L: Listener,
-    C: Decoder + Encoder<S::Response> + Clone + Send + 'static,
-    <C as Decoder>::Item: Send + 'static,
-    <C as Decoder>::Error: Into<BoxError>,
-    <C as Encoder<S::Response>>::Error: Into<BoxError>,
-    M: Service<PeerInfo, Response = S> + Send + 'static,
+    P: Protocol<L::Io, M::Response>,
+    M: Service<PeerInfo> + Send + 'static,
+    M::Response: Send + 'static,
     M::Future: Send + 'static,
     M::Error: Into<BoxError>,
-    S: Service<<C as Decoder>::Item> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Response: Send + 'static,
-    S::Error: Into<BoxError> + Send + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
     type Output = io::Result<()>;
@@ -152,26 +136,20 @@ where
     }
 }
 
-async fn run<L, C, M, S, F>(serve: Serve<L, C, M>, signal: F) -> io::Result<()>
+async fn run<L, P, M, F>(serve: Serve<L, P, M>, signal: F) -> io::Result<()>
 where
     L: Listener,
-    C: Decoder + Encoder<S::Response> + Clone + Send + 'static,
-    <C as Decoder>::Item: Send + 'static,
-    <C as Decoder>::Error: Into<BoxError>,
-    <C as Encoder<S::Response>>::Error: Into<BoxError>,
-    M: Service<PeerInfo, Response = S> + Send + 'static,
+    P: Protocol<L::Io, M::Response>,
+    M: Service<PeerInfo> + Send + 'static,
+    M::Response: Send + 'static,
     M::Future: Send + 'static,
     M::Error: Into<BoxError>,
-    S: Service<<C as Decoder>::Item> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Response: Send + 'static,
-    S::Error: Into<BoxError> + Send + 'static,
     F: Future<Output = ()> + Send + 'static,
 {
     let Serve {
         config,
         mut listener,
-        codec,
+        protocol,
         mut make_service,
     } = serve;
     let endpoint = listener
@@ -218,8 +196,8 @@ where
             )));
         }
         let span = tracing::debug_span!("connection", %endpoint, %peer);
-        let making = make_service.call(peer);
-        let codec = codec.clone();
+        let making = make_service.call(peer.clone());
+        let protocol = protocol.clone();
         let closed = shutdown.clone().cancelled_owned();
         let max_in_flight = config.max_in_flight;
         connections.spawn(
@@ -233,8 +211,13 @@ where
                     }
                 };
                 tracing::debug!("connection opened");
-                let reason = Connection::new(io, codec, service, max_in_flight, closed).await;
-                tracing::debug!(%reason, "connection closed");
+                match protocol
+                    .serve_connection(io, peer, service, max_in_flight, closed)
+                    .await
+                {
+                    Ok(()) => tracing::debug!("connection closed"),
+                    Err(err) => tracing::debug!(error = %err, "connection closed"),
+                }
             }
             .instrument(span),
         );
