@@ -53,6 +53,8 @@
 pub mod client;
 pub mod codec;
 mod endpoint;
+#[cfg(feature = "json-rpc")]
+pub mod jsonrpc;
 pub mod server;
 mod sys;
 pub mod transport;

@@ -34,23 +34,23 @@ impl Error {
         }
     }
 
-    pub(super) fn closed() -> Self {
+    pub(crate) fn closed() -> Self {
         Self::new(Kind::Closed, None)
     }
 
-    pub(super) fn transport(source: BoxError) -> Self {
+    pub(crate) fn transport(source: BoxError) -> Self {
         Self::new(Kind::Transport, Some(source))
     }
 
-    pub(super) fn unexpected_response() -> Self {
+    pub(crate) fn unexpected_response() -> Self {
         Self::new(Kind::Protocol, None)
     }
 
-    pub(super) fn encode(source: BoxError) -> Self {
+    pub(crate) fn encode(source: BoxError) -> Self {
         Self::new(Kind::Encode, Some(source))
     }
 
-    pub(super) fn not_ready() -> Self {
+    pub(crate) fn not_ready() -> Self {
         Self::new(Kind::NotReady, None)
     }
 

@@ -11,7 +11,10 @@
 //! | [`LengthPrefixed`] | a 1, 2, 4 or 8-byte length, big or little endian, then the payload |
 
 mod error;
+mod json;
 mod length_prefixed;
 
 pub use error::FrameTooLarge;
+pub(crate) use json::JsonFrame;
+pub use json::{JsonCodec, JsonFraming};
 pub use length_prefixed::{LengthPrefixed, LengthWidth};

@@ -21,8 +21,13 @@ pub struct PeerInfo {
 impl PeerInfo {
     /// Nothing known yet; for custom [`Listener`](super::Listener)s, with the
     /// `with_*` methods.
-    pub fn new() -> Self {
-        Self::default()
+    pub const fn new() -> Self {
+        Self {
+            pid: None,
+            uid: None,
+            gid: None,
+            addr: None,
+        }
     }
 
     /// Sets the peer's process id.

@@ -1,0 +1,453 @@
+//! [`JsonRpcClient`]: calls multiplexed by id over one connection.
+
+mod dispatch;
+mod error;
+mod subscription;
+
+pub use error::CallError;
+pub use subscription::SubscriptionStream;
+
+use std::{
+    fmt,
+    future::Future,
+    io,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::{Serialize, de::DeserializeOwned};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    sync::{mpsc, oneshot},
+};
+use tokio_util::sync::PollSender;
+
+use dispatch::{Command, Reconnect, Settings};
+
+use super::{Request, Response, Subscription};
+use crate::{Endpoint, client::Error, codec::JsonCodec, transport::IpcStream};
+
+/// A JSON-RPC client: typed calls, notifications, batches and subscriptions,
+/// multiplexed by id over one connection. Cheap to clone; clones share the
+/// connection.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tower_ipc::{Endpoint, jsonrpc::JsonRpcClient};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// let client = JsonRpcClient::builder()
+///     .reconnect(Duration::from_secs(5))
+///     .connect(&Endpoint::new("calc"))
+///     .await?;
+/// let sum: i64 = client.call("add", (1, 2)).await?;
+/// assert_eq!(sum, 3);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// It is also a [`tower::Service`]`<`[`Request`]`>` answering [`Response`]s, so
+/// tower middleware (timeouts, retries, rate limits) wraps it; the client
+/// numbers requests itself, whatever id a request carries.
+///
+/// # Backpressure
+///
+/// Messages wait in a bounded queue for the connection task, which keeps at
+/// most [`Builder::max_in_flight`] calls unanswered: callers wait (in
+/// `poll_ready`, or inside the `async` methods) rather than fill memory.
+///
+/// # Errors
+///
+/// When the connection closes or fails, every call in flight fails at once
+/// and every subscription ends with an error. Without
+/// [`reconnect`](Builder::reconnect), later calls fail too; with it, the next
+/// call connects again.
+pub struct JsonRpcClient {
+    commands: mpsc::Sender<Command>,
+    ready: PollSender<Command>,
+    ids: Arc<AtomicU64>,
+}
+
+impl JsonRpcClient {
+    /// A client on an open connection, with the default settings.
+    ///
+    /// # Panics
+    ///
+    /// Panics outside a Tokio runtime: the connection runs on its own task.
+    pub fn new<T>(io: T) -> Self
+    where
+        T: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        Builder::new().build(io)
+    }
+
+    /// Settings for a client.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    fn next_id(&self) -> u64 {
+        self.ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Calls `method` with `params` (a tuple or array for params by position,
+    /// a struct or map for params by name, `()` for none) and parses the
+    /// result into `T`.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::Rpc`] when the server answers with an error,
+    /// [`CallError::Connection`] when no answer comes, [`CallError::Serde`]
+    /// when the params do not serialize or the result does not parse.
+    pub async fn call<T, P>(&self, method: &str, params: P) -> Result<T, CallError>
+    where
+        T: DeserializeOwned,
+        P: Serialize,
+    {
+        let params = params_json(&params)?;
+        let response = self.send_call(method, params.as_deref(), None).await?;
+        response_into(response)
+    }
+
+    /// Sends a notification: `method` is called and nothing is answered.
+    /// Completes once the message is written.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call), without an error answer.
+    pub async fn notify<P: Serialize>(&self, method: &str, params: P) -> Result<(), CallError> {
+        let params = params_json(&params)?;
+        let (sent, written) = oneshot::channel();
+        let message = request_json(None, method, params.as_deref());
+        self.command(Command::Notify { message, sent }).await?;
+        Ok(written.await.unwrap_or_else(|_| Err(Error::closed()))?)
+    }
+
+    /// Sends `requests` as one batch. Requests with an id (see
+    /// [`Request::with_id`]; the client renumbers them) are answered, in the
+    /// order given; notifications are not.
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::Connection`] when the answers do not come.
+    pub async fn batch(
+        &self,
+        requests: impl IntoIterator<Item = Request>,
+    ) -> Result<Vec<Response>, CallError> {
+        let mut message = BytesMut::new();
+        let mut calls = Vec::new();
+        let mut answers = Vec::new();
+        message.put_u8(b'[');
+        for (i, request) in requests.into_iter().enumerate() {
+            if i > 0 {
+                message.put_u8(b',');
+            }
+            let id = (!request.is_notification()).then(|| self.next_id());
+            write_request(&mut message, id, request.method(), request.raw_params());
+            if let Some(id) = id {
+                let (answer, answered) = oneshot::channel();
+                calls.push((id, answer));
+                answers.push(answered);
+            }
+        }
+        message.put_u8(b']');
+        if message.len() == 2 {
+            return Ok(Vec::new());
+        }
+        let message = message.freeze();
+        if calls.is_empty() {
+            let (sent, written) = oneshot::channel();
+            self.command(Command::Notify { message, sent }).await?;
+            written.await.unwrap_or_else(|_| Err(Error::closed()))?;
+            return Ok(Vec::new());
+        }
+        self.command(Command::Batch { message, calls }).await?;
+        let mut responses = Vec::with_capacity(answers.len());
+        for answered in answers {
+            responses.push(answered.await.unwrap_or_else(|_| Err(Error::closed()))?);
+        }
+        Ok(responses)
+    }
+
+    /// Opens a subscription with `subscription`'s subscribe method and
+    /// `params`; its items arrive on the returned stream, parsed into `T`.
+    /// The stream buffers up to the subscription's
+    /// [`buffer`](Subscription::buffer) items; a consumer further behind ends
+    /// it with an error. Dropping the stream unsubscribes.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call); also [`CallError::Serde`] when the server's
+    /// answer is not a subscription id.
+    pub async fn subscribe<T, P>(
+        &self,
+        subscription: &Subscription,
+        params: P,
+    ) -> Result<SubscriptionStream<T>, CallError>
+    where
+        T: DeserializeOwned,
+        P: Serialize,
+    {
+        let params = params_json(&params)?;
+        let id = self.next_id();
+        let message = request_json(Some(id), subscription.subscribe_method(), params.as_deref());
+        let (opened, answer) = oneshot::channel();
+        self.command(Command::Subscribe {
+            id,
+            message,
+            buffer: subscription.buffer_len(),
+            opened,
+        })
+        .await?;
+        let (response, items) = answer.await.unwrap_or_else(|_| Err(Error::closed()))?;
+        let subscription_id: String = response_into(response)?;
+        let items = items.ok_or_else(|| {
+            CallError::Serde(serde::de::Error::custom(
+                "the subscription id is not a string",
+            ))
+        })?;
+        Ok(SubscriptionStream::new(
+            subscription_id,
+            items,
+            self.clone(),
+            subscription.unsubscribe_method().into(),
+        ))
+    }
+
+    /// Sends a call and waits for its answer; `forget` stops routing a
+    /// subscription's items first (for unsubscribing).
+    async fn send_call(
+        &self,
+        method: &str,
+        params: Option<&[u8]>,
+        forget: Option<String>,
+    ) -> Result<Response, Error> {
+        let id = self.next_id();
+        let message = request_json(Some(id), method, params);
+        let (answer, answered) = oneshot::channel();
+        self.command(Command::Call {
+            id,
+            message,
+            answer,
+            forget,
+        })
+        .await?;
+        answered.await.unwrap_or_else(|_| Err(Error::closed()))
+    }
+
+    async fn command(&self, command: Command) -> Result<(), Error> {
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| Error::closed())
+    }
+}
+
+impl Clone for JsonRpcClient {
+    fn clone(&self) -> Self {
+        Self {
+            commands: self.commands.clone(),
+            ready: self.ready.clone(),
+            ids: self.ids.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for JsonRpcClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonRpcClient")
+            .field("closed", &self.commands.is_closed())
+            .finish()
+    }
+}
+
+impl tower::Service<Request> for JsonRpcClient {
+    type Response = Response;
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.ready.poll_reserve(cx).map_err(|_| Error::closed())
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let id = self.next_id();
+        let message = request_json(Some(id), request.method(), request.raw_params());
+        let (answer, answered) = oneshot::channel();
+        let sent = self.ready.send_item(Command::Call {
+            id,
+            message,
+            answer,
+            forget: None,
+        });
+        let closed = self.ready.is_closed();
+        Box::pin(async move {
+            match sent {
+                Ok(()) => answered.await.unwrap_or_else(|_| Err(Error::closed())),
+                Err(_) if closed => Err(Error::closed()),
+                Err(_) => Err(Error::not_ready()),
+            }
+        })
+    }
+}
+
+/// Settings for a [`JsonRpcClient`].
+#[derive(Clone, Debug)]
+pub struct Builder {
+    codec: JsonCodec,
+    buffer: usize,
+    max_in_flight: usize,
+    reconnect: Option<Duration>,
+}
+
+impl Builder {
+    /// Messages that may wait for the connection task unless set otherwise.
+    pub const DEFAULT_BUFFER: usize = 64;
+    /// Unanswered calls on the connection unless set otherwise.
+    pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
+
+    /// The default settings: the JSON stream framing, no reconnection.
+    pub fn new() -> Self {
+        Self {
+            codec: JsonCodec::new(),
+            buffer: Self::DEFAULT_BUFFER,
+            max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
+            reconnect: None,
+        }
+    }
+
+    /// Uses `codec` for framing (another framing, another maximum frame
+    /// length).
+    #[must_use]
+    pub fn codec(mut self, codec: JsonCodec) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// Sets how many messages may wait for the connection task (at least 1).
+    #[must_use]
+    pub fn buffer(mut self, buffer: usize) -> Self {
+        self.buffer = buffer.max(1);
+        self
+    }
+
+    /// Sets how many calls may be unanswered at once (at least 1).
+    #[must_use]
+    pub fn max_in_flight(mut self, max: usize) -> Self {
+        self.max_in_flight = max.max(1);
+        self
+    }
+
+    /// After the connection is lost, connects again (waiting up to `timeout`
+    /// for the server) when the next call is made. Calls in flight when it
+    /// was lost still fail, and subscriptions end: open them again.
+    /// Applies to clients made with [`connect`](Self::connect).
+    #[must_use]
+    pub fn reconnect(mut self, timeout: Duration) -> Self {
+        self.reconnect = Some(timeout);
+        self
+    }
+
+    /// Connects to `endpoint` (waiting up to the reconnect timeout for the
+    /// server, if one is set) and starts a client.
+    ///
+    /// # Errors
+    ///
+    /// The connection error, naming the endpoint.
+    pub async fn connect(&self, endpoint: &Endpoint) -> io::Result<JsonRpcClient> {
+        let stream = match self.reconnect {
+            Some(timeout) => endpoint.connect_timeout(timeout).await?,
+            None => endpoint.connect().await?,
+        };
+        let reconnect = self.reconnect.map(|timeout| Reconnect {
+            endpoint: endpoint.clone(),
+            timeout,
+        });
+        Ok(self.start::<IpcStream>(Some(stream), reconnect))
+    }
+
+    /// Starts a client on an open connection.
+    ///
+    /// # Panics
+    ///
+    /// Panics outside a Tokio runtime: the connection runs on its own task.
+    pub fn build<T>(&self, io: T) -> JsonRpcClient
+    where
+        T: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        self.start(Some(io), None)
+    }
+
+    fn start<T>(&self, io: Option<T>, reconnect: Option<Reconnect>) -> JsonRpcClient
+    where
+        T: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let (commands, queue) = mpsc::channel(self.buffer);
+        let settings = Settings {
+            codec: self.codec.clone(),
+            max_in_flight: self.max_in_flight,
+        };
+        tokio::spawn(dispatch::run(queue, io, reconnect, settings));
+        JsonRpcClient {
+            ready: PollSender::new(commands.clone()),
+            commands,
+            ids: Arc::new(AtomicU64::new(1)),
+        }
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The JSON of `params`, or `None` for `()`/`null`.
+fn params_json<P: Serialize>(params: &P) -> Result<Option<Vec<u8>>, CallError> {
+    let json = serde_json::to_vec(params).map_err(CallError::Serde)?;
+    match json.first() {
+        Some(b'[' | b'{') => Ok(Some(json)),
+        _ if json == b"null" => Ok(None),
+        _ => Err(CallError::Serde(serde::ser::Error::custom(
+            "params must serialize to an array or an object (use a tuple for params by position)",
+        ))),
+    }
+}
+
+fn response_into<T: DeserializeOwned>(response: Response) -> Result<T, CallError> {
+    if let Some(error) = response.error_object() {
+        return Err(CallError::Rpc(error.clone()));
+    }
+    serde_json::from_str(response.result_json().unwrap_or("null")).map_err(CallError::Serde)
+}
+
+fn request_json(id: Option<u64>, method: &str, params: Option<&[u8]>) -> Bytes {
+    let mut message = BytesMut::with_capacity(48 + method.len() + params.map_or(0, <[u8]>::len));
+    write_request(&mut message, id, method, params);
+    message.freeze()
+}
+
+fn write_request(dst: &mut BytesMut, id: Option<u64>, method: &str, params: Option<&[u8]>) {
+    dst.put_slice(br#"{"jsonrpc":"2.0","#);
+    if let Some(id) = id {
+        dst.put_slice(br#""id":"#);
+        dst.put_slice(id.to_string().as_bytes());
+        dst.put_u8(b',');
+    }
+    dst.put_slice(br#""method":"#);
+    let mut writer = dst.writer();
+    // Serializing a string cannot fail.
+    let _ = serde_json::to_writer(&mut writer, method);
+    let dst = writer.into_inner();
+    if let Some(params) = params {
+        dst.put_slice(br#","params":"#);
+        dst.put_slice(params);
+    }
+    dst.put_u8(b'}');
+}

@@ -1,0 +1,124 @@
+use std::{
+    fmt,
+    marker::PhantomData,
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use futures::Stream;
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+
+use super::{
+    CallError, JsonRpcClient,
+    dispatch::{Command, End, Item},
+    request_json,
+};
+use crate::jsonrpc::ErrorObject;
+
+/// The items of a subscription opened with
+/// [`JsonRpcClient::subscribe`], parsed into `T`.
+///
+/// The stream ends after an error: the server ended the subscription (see
+/// [`Overflow`](crate::jsonrpc::Overflow)), this consumer fell behind its
+/// buffer, or the connection closed. Dropping it unsubscribes.
+pub struct SubscriptionStream<T> {
+    id: String,
+    items: mpsc::Receiver<Item>,
+    client: JsonRpcClient,
+    unsubscribe: Box<str>,
+    /// Unsubscribed, or ended by the server or the connection.
+    over: bool,
+    _items: PhantomData<fn() -> T>,
+}
+
+impl<T> SubscriptionStream<T> {
+    pub(super) fn new(
+        id: String,
+        items: mpsc::Receiver<Item>,
+        client: JsonRpcClient,
+        unsubscribe: Box<str>,
+    ) -> Self {
+        Self {
+            id,
+            items,
+            client,
+            unsubscribe,
+            over: false,
+            _items: PhantomData,
+        }
+    }
+
+    /// The subscription id the server gave.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Ends the subscription and waits for the server to confirm; `true` if
+    /// the server still had it.
+    ///
+    /// # Errors
+    ///
+    /// As [`JsonRpcClient::call`].
+    pub async fn unsubscribe(mut self) -> Result<bool, CallError> {
+        self.over = true;
+        let params = serde_json::to_vec(&[&self.id]).map_err(CallError::Serde)?;
+        let response = self
+            .client
+            .send_call(&self.unsubscribe, Some(&params), Some(self.id.clone()))
+            .await?;
+        super::response_into(response)
+    }
+}
+
+impl<T: DeserializeOwned> Stream for SubscriptionStream<T> {
+    type Item = Result<T, CallError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let item = match self.items.poll_recv(cx) {
+            Poll::Ready(Some(item)) => item,
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        };
+        Poll::Ready(Some(match item {
+            Ok(json) => serde_json::from_slice(&json).map_err(CallError::Serde),
+            Err(end) => {
+                self.over = true;
+                self.items.close();
+                Err(match end {
+                    End::Server(error) => CallError::Rpc(error),
+                    End::Lagged(buffer) => CallError::Rpc(ErrorObject::new(
+                        ErrorObject::LIMIT_EXCEEDED,
+                        format!("subscription ended: this consumer fell {buffer} items behind"),
+                    )),
+                    End::Connection(err) => CallError::Connection(err),
+                })
+            }
+        }))
+    }
+}
+
+impl<T> Drop for SubscriptionStream<T> {
+    fn drop(&mut self) {
+        if self.over {
+            return;
+        }
+        // Best effort: if the queue is full or the client gone, the server
+        // ends the subscription when the connection closes.
+        let id = self.client.next_id();
+        let params = serde_json::to_vec(&[&self.id]).unwrap_or_default();
+        let _ = self.client.commands.try_send(Command::Unsubscribe {
+            subscription: self.id.clone(),
+            id,
+            message: request_json(Some(id), &self.unsubscribe, Some(&params)),
+        });
+    }
+}
+
+impl<T> fmt::Debug for SubscriptionStream<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubscriptionStream")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}

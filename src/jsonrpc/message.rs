@@ -1,0 +1,201 @@
+//! Reading JSON-RPC messages from frames: requests on the server side,
+//! responses and notifications on the client side. One parse of the envelope;
+//! ids, params and results stay slices of the frame.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+
+use super::{Context, ErrorObject, Id, Request, Response};
+
+/// Every member a JSON-RPC message may have, as raw JSON.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    jsonrpc: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    method: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    params: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    result: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    error: Option<&'a RawValue>,
+}
+
+/// `Some` for a member that is present, even when it is `null` (an `id` of
+/// null is not a missing id).
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(deserializer).map(Some)
+}
+
+/// A frame as the server reads it.
+pub(crate) enum Incoming {
+    Single(Entry),
+    Batch(Vec<Entry>),
+    /// A frame that is not JSON, an empty batch, a value that is no request:
+    /// one error answer with a null id.
+    Invalid(ErrorObject),
+}
+
+/// One request of a frame, or why it is not one (with its id, if readable).
+pub(crate) enum Entry {
+    Request(Request),
+    Invalid(Id, ErrorObject),
+}
+
+impl Entry {
+    pub(crate) fn into_response(self) -> Result<Request, Response> {
+        match self {
+            Self::Request(request) => Ok(request),
+            Self::Invalid(id, error) => Err(Response::error(id, error)),
+        }
+    }
+}
+
+/// Reads a frame the server received.
+pub(crate) fn parse_incoming(frame: &Bytes, context: &Context) -> Incoming {
+    if frame.first() == Some(&b'[') {
+        let items: Vec<&RawValue> = match serde_json::from_slice(frame) {
+            Ok(items) => items,
+            Err(err) => return Incoming::Invalid(classify(&err)),
+        };
+        if items.is_empty() {
+            return Incoming::Invalid(ErrorObject::invalid_request("empty batch"));
+        }
+        let entries = items
+            .into_iter()
+            .map(
+                |item| match serde_json::from_str::<Envelope<'_>>(item.get()) {
+                    Ok(envelope) => entry(frame, envelope, context),
+                    Err(err) => Entry::Invalid(Id::null(), classify(&err)),
+                },
+            )
+            .collect();
+        return Incoming::Batch(entries);
+    }
+    match serde_json::from_slice::<Envelope<'_>>(frame) {
+        Ok(envelope) => Incoming::Single(entry(frame, envelope, context)),
+        Err(err) => Incoming::Invalid(classify(&err)),
+    }
+}
+
+/// Not JSON at all is a parse error; JSON of the wrong shape an invalid request.
+fn classify(err: &serde_json::Error) -> ErrorObject {
+    if err.is_syntax() || err.is_eof() {
+        ErrorObject::parse_error(err)
+    } else {
+        ErrorObject::invalid_request(err)
+    }
+}
+
+fn entry(frame: &Bytes, envelope: Envelope<'_>, context: &Context) -> Entry {
+    let id = match envelope.id {
+        None => None,
+        Some(raw) if Id::is_valid_json(raw.get()) => Some(Id::from_raw(slice(frame, raw))),
+        Some(_) => {
+            return Entry::Invalid(
+                Id::null(),
+                ErrorObject::invalid_request("the id must be a string, a number or null"),
+            );
+        }
+    };
+    let invalid = |detail: &str| {
+        Entry::Invalid(
+            id.clone().unwrap_or_else(Id::null),
+            ErrorObject::invalid_request(detail),
+        )
+    };
+    if envelope.jsonrpc.map(RawValue::get) != Some(r#""2.0""#) {
+        return invalid(r#"the "jsonrpc" member must be "2.0""#);
+    }
+    let Some(method) = envelope
+        .method
+        .and_then(|raw| serde_json::from_str::<Cow<'_, str>>(raw.get()).ok())
+    else {
+        return invalid(r#"the "method" member must be a string"#);
+    };
+    let params = match envelope.params.map(RawValue::get) {
+        None | Some("null") => None,
+        Some(json) if json.starts_with(['[', '{']) => Some(frame.slice_ref(json.as_bytes())),
+        Some(_) => return invalid(r#"the "params" member must be an array or an object"#),
+    };
+    Entry::Request(Request::from_parts(
+        id,
+        method.into(),
+        params,
+        context.clone(),
+    ))
+}
+
+/// The frame's bytes under `raw`, without copying.
+fn slice(frame: &Bytes, raw: &RawValue) -> Bytes {
+    frame.slice_ref(raw.get().as_bytes())
+}
+
+/// A frame as the client reads it.
+pub(crate) enum Reply {
+    Response(Response),
+    Batch(Vec<Response>),
+    /// A request or notification from the server (subscription items).
+    Notification {
+        method: Box<str>,
+        params: Option<Bytes>,
+    },
+}
+
+/// Reads a frame the client received.
+///
+/// # Errors
+///
+/// A description of what is wrong with the frame: a server that sends it
+/// has broken the protocol.
+pub(crate) fn parse_reply(frame: &Bytes) -> Result<Reply, String> {
+    if frame.first() == Some(&b'[') {
+        let items: Vec<&RawValue> =
+            serde_json::from_slice(frame).map_err(|err| format!("bad batch response: {err}"))?;
+        return items
+            .into_iter()
+            .map(|item| {
+                let envelope = serde_json::from_str::<Envelope<'_>>(item.get())
+                    .map_err(|err| format!("bad response in batch: {err}"))?;
+                match reply(frame, envelope)? {
+                    Reply::Response(response) => Ok(response),
+                    _ => Err("a batch response holds something else than responses".to_owned()),
+                }
+            })
+            .collect::<Result<_, _>>()
+            .map(Reply::Batch);
+    }
+    let envelope: Envelope<'_> =
+        serde_json::from_slice(frame).map_err(|err| format!("bad message: {err}"))?;
+    reply(frame, envelope)
+}
+
+fn reply(frame: &Bytes, envelope: Envelope<'_>) -> Result<Reply, String> {
+    if let Some(method) = envelope.method {
+        let method = serde_json::from_str::<Cow<'_, str>>(method.get())
+            .map_err(|_| "a method that is not a string".to_owned())?;
+        return Ok(Reply::Notification {
+            method: method.into(),
+            params: envelope.params.map(|raw| slice(frame, raw)),
+        });
+    }
+    let id = match envelope.id {
+        Some(raw) if Id::is_valid_json(raw.get()) => Id::from_raw(slice(frame, raw)),
+        _ => return Err("a response without a valid id".to_owned()),
+    };
+    match (envelope.result, envelope.error) {
+        (Some(result), None) => Ok(Reply::Response(Response::raw(id, slice(frame, result)))),
+        (None, Some(error)) => {
+            let error: ErrorObject = serde_json::from_str(error.get())
+                .map_err(|err| format!("a malformed error object: {err}"))?;
+            Ok(Reply::Response(Response::error(id, error)))
+        }
+        _ => Err("a response must have exactly one of result and error".to_owned()),
+    }
+}

@@ -1,0 +1,138 @@
+use std::fmt;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::{Serialize, de::DeserializeOwned};
+
+use super::{ErrorObject, Id, subscription::Activation};
+
+/// The answer to a JSON-RPC request: a result or an [`ErrorObject`], for the
+/// request's [`Id`].
+///
+/// A result is held as the JSON text it serialized to, so the server writes
+/// it as it is, and a client parses it only into the type its caller wants.
+#[derive(Clone)]
+pub struct Response {
+    id: Id,
+    outcome: Outcome,
+    /// Subscriptions this answer opened: they may push items only once the
+    /// answer is on its way, so the peer knows their ids first.
+    pub(crate) activation: Option<Activation>,
+}
+
+#[derive(Clone)]
+enum Outcome {
+    Result(Bytes),
+    Error(ErrorObject),
+}
+
+impl Response {
+    /// A successful answer. A value that fails to serialize becomes an
+    /// internal error answer instead.
+    pub fn result<T: Serialize + ?Sized>(id: Id, value: &T) -> Self {
+        let mut json = BytesMut::new().writer();
+        match serde_json::to_writer(&mut json, value) {
+            Ok(()) => Self::raw(id, json.into_inner().freeze()),
+            Err(err) => Self::error(
+                id,
+                ErrorObject::internal_error(format_args!("the result cannot be serialized: {err}")),
+            ),
+        }
+    }
+
+    /// A failed answer.
+    pub fn error(id: Id, error: ErrorObject) -> Self {
+        Self {
+            id,
+            outcome: Outcome::Error(error),
+            activation: None,
+        }
+    }
+
+    /// A successful answer whose result is this (valid) JSON text.
+    pub(crate) fn raw(id: Id, result: Bytes) -> Self {
+        Self {
+            id,
+            outcome: Outcome::Result(result),
+            activation: None,
+        }
+    }
+
+    /// The id of the request this answers.
+    pub fn id(&self) -> &Id {
+        &self.id
+    }
+
+    /// Whether this is an error answer.
+    pub fn is_error(&self) -> bool {
+        matches!(self.outcome, Outcome::Error(_))
+    }
+
+    /// The error, for an error answer.
+    pub fn error_object(&self) -> Option<&ErrorObject> {
+        match &self.outcome {
+            Outcome::Error(err) => Some(err),
+            Outcome::Result(_) => None,
+        }
+    }
+
+    /// The result's JSON text, for a successful answer.
+    pub fn result_json(&self) -> Option<&str> {
+        match &self.outcome {
+            Outcome::Result(json) => std::str::from_utf8(json).ok(),
+            Outcome::Error(_) => None,
+        }
+    }
+
+    /// The result parsed into `T`, or the error object.
+    ///
+    /// # Errors
+    ///
+    /// The answer's error object, or a local error (code
+    /// [`ErrorObject::PARSE_ERROR`]) saying why the result does not parse
+    /// into `T`.
+    pub fn into_result<T: DeserializeOwned>(self) -> Result<T, ErrorObject> {
+        match self.outcome {
+            Outcome::Result(json) => serde_json::from_slice(&json).map_err(|err| {
+                ErrorObject::new(
+                    ErrorObject::PARSE_ERROR,
+                    format!(
+                        "the result does not parse as {}: {err}",
+                        std::any::type_name::<T>()
+                    ),
+                )
+            }),
+            Outcome::Error(err) => Err(err),
+        }
+    }
+
+    /// Writes the complete response object.
+    pub(crate) fn write_json(&self, dst: &mut BytesMut) {
+        dst.put_slice(br#"{"jsonrpc":"2.0","id":"#);
+        dst.put_slice(self.id.bytes());
+        match &self.outcome {
+            Outcome::Result(json) => {
+                dst.put_slice(br#","result":"#);
+                dst.put_slice(json);
+            }
+            Outcome::Error(err) => {
+                dst.put_slice(br#","error":"#);
+                let mut writer = dst.writer();
+                // An error object always serializes: strings, numbers, raw JSON.
+                let _ = serde_json::to_writer(&mut writer, err);
+            }
+        }
+        dst.put_u8(b'}');
+    }
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("Response");
+        s.field("id", &self.id);
+        match &self.outcome {
+            Outcome::Result(_) => s.field("result", &self.result_json()),
+            Outcome::Error(err) => s.field("error", err),
+        };
+        s.finish()
+    }
+}

@@ -1,0 +1,169 @@
+use std::{
+    collections::HashMap,
+    convert::Infallible,
+    fmt,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context as TaskContext, Poll},
+};
+
+use futures::future::BoxFuture;
+
+use super::{
+    ErrorObject, Id, Request, Response, Subscription,
+    handler::{Handler, SubscriptionHandler},
+};
+
+/// Routes requests to typed handlers by method name: a
+/// [`tower::Service`]`<`[`Request`]`, Response = `[`Response`]`>`, so tower
+/// middleware wraps it like any service.
+///
+/// ```
+/// use serde::Deserialize;
+/// use tower_ipc::jsonrpc::{Context, ErrorObject, Router};
+///
+/// #[derive(Deserialize)]
+/// struct Transfer { to: String, amount: u64 }
+///
+/// let router = Router::new()
+///     // params by position: [1, 2]
+///     .method("add", |(a, b): (i64, i64)| async move { Ok::<_, ErrorObject>(a + b) })
+///     // params by name ({"to": .., "amount": ..}) or position, through serde
+///     .method("transfer", |t: Transfer| async move {
+///         if t.amount == 0 {
+///             return Err(ErrorObject::invalid_params("amount must be positive"));
+///         }
+///         Ok(format!("sent {} to {}", t.amount, t.to))
+///     })
+///     // the caller's identity, from the connection
+///     .method("whoami", |cx: Context, (): ()| async move {
+///         Ok::<_, ErrorObject>(cx.peer().pid())
+///     });
+/// ```
+#[derive(Clone, Default)]
+pub struct Router {
+    routes: Arc<HashMap<Box<str>, Route>>,
+}
+
+type Call = Arc<dyn Fn(Request) -> BoxFuture<'static, Response> + Send + Sync>;
+
+#[derive(Clone)]
+enum Route {
+    Method(Call),
+    Unsubscribe,
+}
+
+impl Router {
+    /// A router with no methods.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Routes `method` to `handler` (see [`Handler`] for the shapes it may
+    /// take). A method registered again replaces the earlier handler.
+    #[must_use]
+    pub fn method<H, Args>(mut self, method: impl Into<Box<str>>, handler: H) -> Self
+    where
+        H: Handler<Args>,
+    {
+        let call: Call = Arc::new(move |request| handler.call(request));
+        Arc::make_mut(&mut self.routes).insert(method.into(), Route::Method(call));
+        self
+    }
+
+    /// Routes a subscription: its subscribe method calls `handler`, whose
+    /// stream's items are pushed to the caller as notifications; its
+    /// unsubscribe method (params `[id]`) ends it and answers whether it
+    /// existed. Subscriptions end when their connection closes.
+    ///
+    /// ```
+    /// use futures::stream;
+    /// use tower_ipc::jsonrpc::{ErrorObject, Router, Subscription};
+    ///
+    /// let router = Router::new().subscription(
+    ///     Subscription::new("count_subscribe", "count_item", "count_unsubscribe"),
+    ///     |(to,): (u64,)| async move { Ok::<_, ErrorObject>(stream::iter(0..to)) },
+    /// );
+    /// ```
+    #[must_use]
+    pub fn subscription<H, Args>(mut self, subscription: Subscription, handler: H) -> Self
+    where
+        H: SubscriptionHandler<Args>,
+    {
+        let subscribe = subscription.subscribe_method().into();
+        let unsubscribe = subscription.unsubscribe_method().into();
+        let call: Call = Arc::new(move |request| handler.subscribe(request, subscription.clone()));
+        let routes = Arc::make_mut(&mut self.routes);
+        routes.insert(subscribe, Route::Method(call));
+        routes.insert(unsubscribe, Route::Unsubscribe);
+        self
+    }
+}
+
+impl tower::Service<Request> for Router {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = RouteFuture;
+
+    fn poll_ready(&mut self, _: &mut TaskContext<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> RouteFuture {
+        let answer = match self.routes.get(request.method()) {
+            Some(Route::Method(call)) => return RouteFuture(Inner::Running(call(request))),
+            Some(Route::Unsubscribe) => unsubscribe(&request),
+            None => Response::error(
+                request.id().cloned().unwrap_or_else(Id::null),
+                ErrorObject::method_not_found(request.method()),
+            ),
+        };
+        RouteFuture(Inner::Ready(Some(answer)))
+    }
+}
+
+fn unsubscribe(request: &Request) -> Response {
+    let id = request.id().cloned().unwrap_or_else(Id::null);
+    match request.params().parse::<(String,)>() {
+        Ok((subscription,)) => {
+            Response::result(id, &request.context().close_subscription(&subscription))
+        }
+        Err(err) => Response::error(id, err),
+    }
+}
+
+impl fmt::Debug for Router {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut methods: Vec<&str> = self.routes.keys().map(AsRef::as_ref).collect();
+        methods.sort_unstable();
+        f.debug_struct("Router").field("methods", &methods).finish()
+    }
+}
+
+/// The answer of a [`Router`] call.
+pub struct RouteFuture(Inner);
+
+enum Inner {
+    Ready(Option<Response>),
+    Running(BoxFuture<'static, Response>),
+}
+
+impl Future for RouteFuture {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        match &mut self.0 {
+            Inner::Ready(answer) => Poll::Ready(Ok(answer
+                .take()
+                .expect("RouteFuture polled after completion"))),
+            Inner::Running(running) => running.as_mut().poll(cx).map(Ok),
+        }
+    }
+}
+
+impl fmt::Debug for RouteFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RouteFuture").finish_non_exhaustive()
+    }
+}

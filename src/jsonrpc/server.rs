@@ -1,0 +1,398 @@
+//! Serving JSON-RPC: the [`JsonRpc`] protocol for [`serve`](crate::serve).
+
+use std::{
+    future::Future,
+    io,
+    pin::Pin,
+    task::{Context as TaskContext, Poll},
+};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::{
+    Stream,
+    future::{BoxFuture, join_all},
+    stream::FuturesUnordered,
+};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    sync::mpsc,
+};
+use tokio_util::{
+    codec::{Decoder, Encoder},
+    sync::WaitForCancellationFutureOwned,
+};
+use tower::{BoxError, Service, ServiceExt};
+
+use super::{
+    Context, ErrorObject, Id, Request, Response,
+    message::{Incoming, parse_incoming},
+    subscription::{self, Outbox},
+};
+use crate::{
+    codec::{JsonCodec, JsonFrame},
+    server::{Protocol, connection::Connection},
+    transport::PeerInfo,
+};
+
+/// JSON-RPC 2.0 as a [`Protocol`] for [`serve`](crate::serve): serves a
+/// [`tower::Service`]`<`[`Request`]`, Response = `[`Response`]`>` (a
+/// [`Router`](super::Router), typically wrapped in middleware).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tower::ServiceBuilder;
+/// use tower_ipc::{Endpoint, jsonrpc::{ErrorObject, JsonRpc, Router}};
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let router = Router::new()
+///     .method("add", |(a, b): (i64, i64)| async move { Ok::<_, ErrorObject>(a + b) });
+/// let service = ServiceBuilder::new()
+///     .timeout(Duration::from_secs(10))
+///     .service(router);
+/// let listener = Endpoint::new("calc").bind().await?;
+/// tower_ipc::serve(listener, JsonRpc::new(), service).await
+/// # }
+/// ```
+///
+/// # Behaviour
+///
+/// - Answers leave as they complete; the ids pair them with requests.
+/// - A batch is answered with an array of the answers to its requests, in
+///   batch order; an empty batch with one invalid-request error; a batch of
+///   notifications with nothing.
+/// - Errors from middleware become error answers for the request's id, and
+///   the connection lives on: an elapsed timeout is
+///   [`ErrorObject::TIMEOUT`], load shedding [`ErrorObject::LIMIT_EXCEEDED`],
+///   an [`ErrorObject`] returned as the error is sent as it is, and any other
+///   error is an internal error carrying its message.
+///
+/// # Bad input
+///
+/// Every case gets an error answer with a null id (unless the id could be
+/// read) and the connection goes on with the next value, resynchronised by
+/// the framing: text that is not JSON gets [`ErrorObject::PARSE_ERROR`]; JSON
+/// that is not a request, [`ErrorObject::INVALID_REQUEST`]; a value over the
+/// codec's maximum frame length, [`ErrorObject::INVALID_REQUEST`] naming the
+/// limit (the value is skipped as it arrives, never held whole). Only framing
+/// that cannot be resynchronised (a malformed `Content-Length` header) closes
+/// the connection.
+#[derive(Clone, Debug, Default)]
+pub struct JsonRpc {
+    codec: JsonCodec,
+    ordered_notifications: bool,
+}
+
+impl JsonRpc {
+    /// JSON-RPC over the JSON stream framing geth, reth, alloy and web3.py use
+    /// over IPC, with the default maximum frame length.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Uses `codec` for framing: another [`JsonFraming`](crate::codec::JsonFraming)
+    /// (newline-delimited, or `Content-Length` headers as language servers
+    /// use) or another maximum frame length.
+    #[must_use]
+    pub fn codec(mut self, codec: JsonCodec) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// Handles the notifications of each connection one at a time, in the
+    /// order they arrived, while its requests still run concurrently (off by
+    /// default: notifications run concurrently too).
+    #[must_use]
+    pub fn ordered_notifications(mut self, ordered: bool) -> Self {
+        self.ordered_notifications = ordered;
+        self
+    }
+}
+
+impl<T, S> Protocol<T, S> for JsonRpc
+where
+    T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    S: Service<Request, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError> + Send + 'static,
+{
+    fn serve_connection(
+        &self,
+        io: T,
+        peer: PeerInfo,
+        service: S,
+        max_in_flight: usize,
+        shutdown: WaitForCancellationFutureOwned,
+    ) -> impl Future<Output = io::Result<()>> + Send + use<T, S> {
+        let (subscriptions, outbox) = subscription::channel();
+        let notifications = self
+            .ordered_notifications
+            .then(|| in_order(service.clone(), max_in_flight));
+        let connection = PerConnection {
+            inner: service,
+            context: Context::new(peer, subscriptions),
+            notifications,
+        };
+        let connection = Connection::<_, _, _, _, FuturesUnordered<_>, _>::with_parts(
+            io,
+            ServerCodec(self.codec.clone()),
+            connection,
+            max_in_flight,
+            shutdown,
+            Some(Pushed(outbox)),
+        );
+        async move { connection.await.into_result() }
+    }
+}
+
+/// Starts the task that handles a connection's notifications one by one.
+fn in_order<S>(service: S, capacity: usize) -> mpsc::Sender<Request>
+where
+    S: Service<Request, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError> + Send + 'static,
+{
+    let (tx, mut rx) = mpsc::channel::<Request>(capacity.max(1));
+    tokio::spawn(async move {
+        // Runs until the connection is gone and every accepted notification
+        // is handled.
+        while let Some(notification) = rx.recv().await {
+            let method = notification.method().to_owned();
+            if let Err(err) = service.clone().oneshot(notification).await {
+                let err: BoxError = err.into();
+                tracing::debug!(%method, error = %err, "notification failed");
+            }
+        }
+    });
+    tx
+}
+
+/// What the connection writes for one frame, or of its own accord.
+pub(crate) enum Outgoing {
+    /// A notification, or a batch of them: nothing to answer.
+    Nothing,
+    One(Response),
+    Batch(Vec<Response>),
+    /// A subscription item, already serialized.
+    Pushed(Bytes),
+}
+
+/// The service of one connection: parses frames, calls the inner service for
+/// each request, and turns every failure into an answer.
+struct PerConnection<S> {
+    inner: S,
+    context: Context,
+    notifications: Option<mpsc::Sender<Request>>,
+}
+
+impl<S> Service<JsonFrame> for PerConnection<S>
+where
+    S: Service<Request, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError> + Send + 'static,
+{
+    type Response = Outgoing;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<Outgoing, BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, frame: JsonFrame) -> Self::Future {
+        let incoming = match frame {
+            JsonFrame::Value(frame) => parse_incoming(&frame, &self.context),
+            JsonFrame::TooLarge(err) => Incoming::Invalid(ErrorObject::invalid_request(err)),
+        };
+        match incoming {
+            Incoming::Invalid(error) => ready(Outgoing::One(Response::error(Id::null(), error))),
+            Incoming::Single(entry) => match entry.into_response() {
+                Err(answer) => ready(Outgoing::One(answer)),
+                Ok(request) => {
+                    // `poll_ready` reserved `inner` for this call: take it,
+                    // and leave a clone to be made ready for the next.
+                    let clone = self.inner.clone();
+                    let ready = std::mem::replace(&mut self.inner, clone);
+                    let answering = self.dispatch(ready, request, Reserved::Yes);
+                    Box::pin(async move {
+                        let answer = answering.await;
+                        Ok(answer.map_or(Outgoing::Nothing, |answer| {
+                            activate(&answer);
+                            Outgoing::One(answer)
+                        }))
+                    })
+                }
+            },
+            Incoming::Batch(entries) => {
+                let answers: Vec<_> = entries
+                    .into_iter()
+                    .map(|entry| match entry.into_response() {
+                        Err(answer) => ready_answer(answer),
+                        Ok(request) => self.dispatch(self.inner.clone(), request, Reserved::No),
+                    })
+                    .collect();
+                Box::pin(async move {
+                    let answers: Vec<Response> =
+                        join_all(answers).await.into_iter().flatten().collect();
+                    answers.iter().for_each(activate);
+                    Ok(if answers.is_empty() {
+                        Outgoing::Nothing
+                    } else {
+                        Outgoing::Batch(answers)
+                    })
+                })
+            }
+        }
+    }
+}
+
+/// Whether a service handed to [`PerConnection::dispatch`] was made ready.
+enum Reserved {
+    Yes,
+    No,
+}
+
+impl<S> PerConnection<S>
+where
+    S: Service<Request, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError> + Send + 'static,
+{
+    /// Calls `service` for one request: the answer, or `None` for a
+    /// notification.
+    fn dispatch(
+        &self,
+        mut service: S,
+        request: Request,
+        reserved: Reserved,
+    ) -> BoxFuture<'static, Option<Response>> {
+        let id = request.id().cloned();
+        let method = request.method().to_owned();
+        if id.is_none()
+            && let Some(queue) = self.notifications.clone()
+        {
+            return Box::pin(async move {
+                // Waiting for room here holds back the connection's reading.
+                let _ = queue.send(request).await;
+                None
+            });
+        }
+        let calling = match reserved {
+            Reserved::Yes => service.call(request),
+            Reserved::No => {
+                return Box::pin(async move {
+                    let outcome = service.oneshot(request).await;
+                    settle(id, &method, outcome)
+                });
+            }
+        };
+        Box::pin(async move { settle(id, &method, calling.await) })
+    }
+}
+
+/// The answer to send, from what the service returned.
+fn settle<E: Into<BoxError>>(
+    id: Option<Id>,
+    method: &str,
+    outcome: Result<Response, E>,
+) -> Option<Response> {
+    match (id, outcome) {
+        (Some(_), Ok(answer)) => Some(answer),
+        (Some(id), Err(err)) => Some(Response::error(id, error_object(err.into()))),
+        (None, Ok(_)) => None,
+        (None, Err(err)) => {
+            tracing::debug!(%method, error = %err.into(), "notification failed");
+            None
+        }
+    }
+}
+
+/// The error object for an error returned by middleware.
+fn error_object(err: BoxError) -> ErrorObject {
+    let err = match err.downcast::<ErrorObject>() {
+        Ok(object) => return *object,
+        Err(err) => err,
+    };
+    if err.is::<tower::timeout::error::Elapsed>() {
+        ErrorObject::new(ErrorObject::TIMEOUT, "request timed out")
+    } else if err.is::<tower::load_shed::error::Overloaded>() {
+        ErrorObject::new(ErrorObject::LIMIT_EXCEEDED, "server overloaded")
+    } else {
+        ErrorObject::internal_error(err)
+    }
+}
+
+/// Lets the subscriptions an answer opened start pushing: the answer is
+/// about to be written, ahead of any of their items.
+fn activate(answer: &Response) {
+    if let Some(activation) = &answer.activation {
+        activation.activate();
+    }
+}
+
+fn ready(outgoing: Outgoing) -> BoxFuture<'static, Result<Outgoing, BoxError>> {
+    Box::pin(std::future::ready(Ok(outgoing)))
+}
+
+fn ready_answer(answer: Response) -> BoxFuture<'static, Option<Response>> {
+    Box::pin(std::future::ready(Some(answer)))
+}
+
+/// Subscription items, as the connection writes them.
+struct Pushed(Outbox);
+
+impl Stream for Pushed {
+    type Item = Outgoing;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Outgoing>> {
+        Pin::new(&mut self.0)
+            .poll_next(cx)
+            .map(|item| item.map(Outgoing::Pushed))
+    }
+}
+
+/// JSON framing that hands oversized values up as frames (to be answered)
+/// and writes answers straight into the connection's write buffer.
+#[derive(Clone)]
+struct ServerCodec(JsonCodec);
+
+impl Decoder for ServerCodec {
+    type Item = JsonFrame;
+    type Error = io::Error;
+
+    fn decode(&mut self, src: &mut BytesMut) -> io::Result<Option<JsonFrame>> {
+        self.0.decode_frame(src)
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> io::Result<Option<JsonFrame>> {
+        self.0.decode_frame_eof(src)
+    }
+}
+
+impl Encoder<Outgoing> for ServerCodec {
+    type Error = io::Error;
+
+    fn encode(&mut self, outgoing: Outgoing, dst: &mut BytesMut) -> io::Result<()> {
+        match outgoing {
+            Outgoing::Nothing => Ok(()),
+            Outgoing::One(answer) => self.0.encode_with(dst, |dst| {
+                answer.write_json(dst);
+                Ok(())
+            }),
+            Outgoing::Batch(answers) => self.0.encode_with(dst, |dst| {
+                dst.put_u8(b'[');
+                for (i, answer) in answers.iter().enumerate() {
+                    if i > 0 {
+                        dst.put_u8(b',');
+                    }
+                    answer.write_json(dst);
+                }
+                dst.put_u8(b']');
+                Ok(())
+            }),
+            Outgoing::Pushed(message) => self.0.encode_with(dst, |dst| {
+                dst.put_slice(&message);
+                Ok(())
+            }),
+        }
+    }
+}
