@@ -2,6 +2,7 @@
 
 use std::{future::Future, pin::Pin};
 
+use bytes::Bytes;
 use futures::{Stream, future::BoxFuture};
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -44,7 +45,7 @@ fn answer<R: Serialize, E: Into<ErrorObject>>(
     let id = request.id().cloned().unwrap_or_else(Id::null);
     match outcome {
         // A notification's answer is never sent: do not serialize it.
-        Ok(_) if request.is_notification() => Response::error(id, ErrorObject::new(0, "")),
+        Ok(_) if request.is_notification() => Response::raw(id, Bytes::from_static(b"null")),
         Ok(result) => Response::result(id, &result),
         Err(err) => Response::error(id, err.into()),
     }

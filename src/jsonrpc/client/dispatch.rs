@@ -184,21 +184,14 @@ impl Shared {
 /// `reconnect`, over the connections it makes when one is lost.
 pub(super) async fn run<T>(
     mut commands: mpsc::Receiver<Command>,
-    transport: Option<T>,
+    io: T,
     reconnect: Option<Reconnect>,
     settings: Settings,
 ) where
     T: AsyncRead + AsyncWrite + Send + 'static,
 {
-    if let Some(io) = transport
-        && serve(
-            Framed::new(io, settings.codec.clone()),
-            &mut commands,
-            None,
-            &settings,
-        )
-        .await
-    {
+    let framed = Framed::new(io, settings.codec.clone());
+    if serve(framed, &mut commands, None, &settings).await {
         return;
     }
     let Some(reconnect) = reconnect else {
@@ -249,16 +242,16 @@ where
         &shared,
         settings.max_in_flight
     ));
-    let (err, done) = tokio::select! {
-        err = reading => (err, false),
+    let err = tokio::select! {
+        err = reading => err,
         outcome = writing => match outcome {
             Ok(()) => return true,
-            Err(err) => (err, false),
+            Err(err) => err,
         },
     };
     tracing::debug!(error = %err, "client connection ended");
     shared.fail_all(&err);
-    done
+    false
 }
 
 /// Reads answers and items until the connection ends; returns why it did.

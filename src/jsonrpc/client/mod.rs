@@ -31,7 +31,7 @@ use tokio_util::sync::PollSender;
 use dispatch::{Command, Reconnect, Settings};
 
 use super::{Request, Response, Subscription};
-use crate::{Endpoint, client::Error, codec::JsonCodec, transport::IpcStream};
+use crate::{Endpoint, client::Error, codec::JsonCodec};
 
 /// A JSON-RPC client: typed calls, notifications, batches and subscriptions,
 /// multiplexed by id over one connection. Cheap to clone; clones share the
@@ -369,7 +369,7 @@ impl Builder {
             endpoint: endpoint.clone(),
             timeout,
         });
-        Ok(self.start::<IpcStream>(Some(stream), reconnect))
+        Ok(self.start(stream, reconnect))
     }
 
     /// Starts a client on an open connection.
@@ -381,10 +381,10 @@ impl Builder {
     where
         T: AsyncRead + AsyncWrite + Send + 'static,
     {
-        self.start(Some(io), None)
+        self.start(io, None)
     }
 
-    fn start<T>(&self, io: Option<T>, reconnect: Option<Reconnect>) -> JsonRpcClient
+    fn start<T>(&self, io: T, reconnect: Option<Reconnect>) -> JsonRpcClient
     where
         T: AsyncRead + AsyncWrite + Send + 'static,
     {
