@@ -46,6 +46,7 @@
 //! | [`codec`] | framing: bytes to frames and back, with a maximum frame length |
 //! | [`server`] | serves a [`tower::Service`] on a listener through a codec, pipelined |
 //! | [`client`] | a connection as a [`tower::Service`], pipelined and shareable |
+//! | `jsonrpc` | JSON-RPC 2.0: router, batches, subscriptions, typed client (feature `json-rpc`, on by default) |
 //!
 //! [tower]: https://docs.rs/tower
 #![cfg_attr(docsrs, feature(doc_cfg))]
