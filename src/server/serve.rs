@@ -15,7 +15,7 @@ use tokio_util::{
 use tower::{BoxError, Service};
 use tracing::Instrument;
 
-use super::{Server, connection::Connection};
+use super::{Server, authorize::Refused, connection::Connection};
 use crate::transport::{Listener, PeerInfo};
 
 /// How long to pause accepting after an error that is not about one
@@ -218,7 +218,9 @@ where
             )));
         }
         let span = tracing::debug_span!("connection", %endpoint, %peer);
-        let making = make_service.call(peer);
+        // In the connection's span, so what the make-service logs (a refusal,
+        // say) names the endpoint.
+        let making = span.in_scope(|| make_service.call(peer));
         let codec = codec.clone();
         let closed = shutdown.clone().cancelled_owned();
         let max_in_flight = config.max_in_flight;
@@ -228,7 +230,12 @@ where
                     Ok(service) => service,
                     Err(err) => {
                         let err: BoxError = err.into();
-                        tracing::warn!(error = %err, "connection refused: make-service failed");
+                        if err.is::<Refused>() {
+                            // `Authorize` has logged it, with the peer.
+                            tracing::debug!(error = %err, "connection closed: peer refused");
+                        } else {
+                            tracing::warn!(error = %err, "connection refused: make-service failed");
+                        }
                         return;
                     }
                 };
