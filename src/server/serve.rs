@@ -217,9 +217,10 @@ where
                 "server on `{endpoint}` stopped: make-service failed: {err}"
             )));
         }
-        let span = tracing::debug_span!("connection", %endpoint, %peer);
-        // In the connection's span, so what the make-service logs (a refusal,
-        // say) names the endpoint.
+        // At info level, and entered for the make-service too, so a warning
+        // about the connection (a refused peer, say) names the endpoint
+        // wherever info is logged.
+        let span = tracing::info_span!("connection", %endpoint, %peer);
         let making = span.in_scope(|| make_service.call(peer));
         let codec = codec.clone();
         let closed = shutdown.clone().cancelled_owned();

@@ -167,6 +167,72 @@ impl fmt::Debug for SecurityDescriptor {
     }
 }
 
+#[cfg(test)]
+impl SecurityDescriptor {
+    /// This descriptor's DACL as the system writes it in SDDL.
+    pub(crate) fn to_sddl(&self) -> io::Result<String> {
+        descriptor_to_sddl(self.descriptor.0)
+    }
+}
+
+/// The DACL of the pipe instance `pipe` as the system holds it, in SDDL.
+#[cfg(test)]
+pub(crate) fn pipe_sddl(pipe: &NamedPipeServer) -> io::Result<String> {
+    use windows_sys::Win32::Security::{
+        Authorization::{GetSecurityInfo, SE_KERNEL_OBJECT},
+        DACL_SECURITY_INFORMATION,
+    };
+    let mut descriptor: PSECURITY_DESCRIPTOR = ptr::null_mut();
+    // SAFETY: the handle is open while `pipe` is borrowed; the owner, group
+    // and ACL out-pointers may be null; the call writes a pointer to a
+    // descriptor it allocated with LocalAlloc into `descriptor`.
+    let status = unsafe {
+        GetSecurityInfo(
+            pipe.as_raw_handle(),
+            SE_KERNEL_OBJECT,
+            DACL_SECURITY_INFORMATION,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+            &mut descriptor,
+        )
+    };
+    if status != 0 {
+        return Err(io::Error::from_raw_os_error(status as i32));
+    }
+    let descriptor = LocalBox(descriptor);
+    descriptor_to_sddl(descriptor.0)
+}
+
+#[cfg(test)]
+fn descriptor_to_sddl(descriptor: PSECURITY_DESCRIPTOR) -> io::Result<String> {
+    use windows_sys::Win32::Security::{
+        Authorization::ConvertSecurityDescriptorToStringSecurityDescriptorW,
+        DACL_SECURITY_INFORMATION,
+    };
+    let mut string: *mut u16 = ptr::null_mut();
+    // SAFETY: `descriptor` is a valid descriptor for the call; the call
+    // writes a pointer to a string it allocated with LocalAlloc into
+    // `string`; the length out-parameter may be null.
+    let ok = unsafe {
+        ConvertSecurityDescriptorToStringSecurityDescriptorW(
+            descriptor,
+            SDDL_REVISION_1,
+            DACL_SECURITY_INFORMATION,
+            &mut string,
+            ptr::null_mut(),
+        )
+    };
+    if ok == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let string = LocalBox(string.cast());
+    // SAFETY: a NUL-terminated UTF-16 string owned by `string` until the end
+    // of this function.
+    Ok(unsafe { wide_to_string(string.0.cast()) })
+}
+
 /// The string SID (`S-1-5-21-…`) of the user this process runs as.
 pub(crate) fn current_user_sid() -> io::Result<String> {
     // SAFETY: a pseudo-handle for this process; no arguments, cannot fail,

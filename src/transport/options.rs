@@ -8,15 +8,15 @@ use std::io;
 /// | setting | Unix socket file | Windows named pipe |
 /// |---|---|---|
 /// | default | mode `0600`: the owner only | the current user and SYSTEM only |
-/// | [`group(gid)`](Self::group) | group `gid`, mode `0660`: the owner and the group's members | — |
+/// | `group(gid)` | group `gid`, mode `0660`: the owner and the group's members | — |
 /// | [`allow_local_users()`](Self::allow_local_users) | mode `0666`: every local user | every local (authenticated) user may read and write |
-/// | [`mode(m)`](Self::mode) | mode `m` exactly | — |
-/// | [`sddl(s)`](Self::sddl) | — | the descriptor `s` exactly |
+/// | `mode(m)` | mode `m` exactly | — |
+/// | `sddl(s)` | — | the descriptor `s` exactly |
 ///
-/// An explicit [`mode`](Self::mode) or [`sddl`](Self::sddl) wins over
-/// [`allow_local_users`](Self::allow_local_users), which wins over
-/// [`group`](Self::group)'s mode. Remote clients of a named pipe are rejected
-/// whatever the descriptor says.
+/// `mode` (Unix) and `sddl` (Windows) are exact: they win over
+/// [`allow_local_users`](Self::allow_local_users), which wins over `group`'s
+/// mode. Remote clients of a named pipe are rejected whatever the
+/// descriptor says.
 ///
 /// The settings apply to socket files and named pipes. A Linux abstract
 /// socket (`@name`) has no file mode: any local user of the network namespace
@@ -37,12 +37,12 @@ use std::io;
 /// # async fn run() -> std::io::Result<()> {
 /// // A daemon whose clients are the members of one group (Unix), or a
 /// // session-0 service whose clients are the users' apps (Windows).
-/// # #[cfg(unix)]
+/// #[cfg(unix)]
 /// let (endpoint, options) = (
 ///     Endpoint::new("/run/my-daemon/control.sock"),
 ///     BindOptions::new().group(1234),
 /// );
-/// # #[cfg(windows)]
+/// #[cfg(windows)]
 /// let (endpoint, options) = (Endpoint::new("my-daemon"), BindOptions::new().allow_local_users());
 /// let listener = endpoint.bind_with(&options).await?;
 /// # Ok(())

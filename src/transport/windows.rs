@@ -69,6 +69,21 @@ impl PipeListener {
     fn create_next(&self) -> io::Result<NamedPipeServer> {
         self.security
             .create_pipe(&server_options(false), &self.name)
+            .map_err(|err| {
+                if err.raw_os_error() == Some(ERROR_ACCESS_DENIED) {
+                    io::Error::new(
+                        err.kind(),
+                        format!(
+                            "cannot create the next instance of `{}`: its security descriptor \
+                             `{}` must grant this server FILE_CREATE_PIPE_INSTANCE ({err})",
+                            self.name,
+                            self.security.sddl()
+                        ),
+                    )
+                } else {
+                    err
+                }
+            })
     }
 }
 
@@ -135,4 +150,89 @@ fn server_options(first: bool) -> ServerOptions {
         .first_pipe_instance(first)
         .reject_remote_clients(true);
     options
+}
+
+#[cfg(test)]
+mod tests {
+    //! Wine does not enforce these descriptors when clients connect; what
+    //! these tests show is that they are built as intended, accepted by the
+    //! system, and what every pipe instance carries.
+
+    use super::*;
+
+    /// The access control entries of an SDDL DACL, as (rights, trustee).
+    fn aces(sddl: &str) -> Vec<(String, String)> {
+        sddl.split('(')
+            .skip(1)
+            .map(|ace| {
+                let fields: Vec<&str> = ace.trim_end_matches(')').split(';').collect();
+                assert_eq!(fields.len(), 6, "{sddl}");
+                assert_eq!(fields[0], "A", "only allow entries: {sddl}");
+                (fields[2].to_owned(), fields[5].to_owned())
+            })
+            .collect()
+    }
+
+    fn trustees(sddl: &str) -> Vec<String> {
+        let mut trustees: Vec<String> = aces(sddl).into_iter().map(|(_, who)| who).collect();
+        trustees.sort();
+        trustees
+    }
+
+    #[test]
+    fn default_descriptor_names_the_current_user_and_system_and_nobody_else() {
+        let user = sys::current_user_sid().unwrap();
+        assert!(user.starts_with("S-1-5-"), "{user}");
+        let sddl = default_sddl(&user, false);
+        assert_eq!(sddl, format!("D:P(A;;GA;;;SY)(A;;GA;;;{user})"));
+        let round_trip = SecurityDescriptor::from_sddl(&sddl)
+            .unwrap()
+            .to_sddl()
+            .unwrap();
+        assert!(round_trip.starts_with("D:P"), "{round_trip}");
+        let mut expected = vec!["SY".to_owned(), user];
+        expected.sort();
+        assert_eq!(trustees(&round_trip), expected, "{round_trip}");
+    }
+
+    #[test]
+    fn local_users_get_client_rights_but_never_the_right_to_create_instances() {
+        let user = sys::current_user_sid().unwrap();
+        let sddl = default_sddl(&user, true);
+        let round_trip = SecurityDescriptor::from_sddl(&sddl)
+            .unwrap()
+            .to_sddl()
+            .unwrap();
+        let aces = aces(&round_trip);
+        let (rights, _) = aces
+            .iter()
+            .find(|(_, who)| who == "AU")
+            .expect("an AU entry");
+        let rights = u32::from_str_radix(rights.trim_start_matches("0x"), 16);
+        assert_eq!(rights, Ok(sys::CLIENT_RIGHTS), "{round_trip}");
+        // FILE_APPEND_DATA, which on a pipe is FILE_CREATE_PIPE_INSTANCE.
+        assert_eq!(sys::CLIENT_RIGHTS & 0x4, 0);
+        assert_eq!(aces.len(), 3, "{round_trip}");
+    }
+
+    #[test]
+    fn an_invalid_sddl_is_invalid_input_that_quotes_it() {
+        let err = SecurityDescriptor::from_sddl("D:(X;;;;;)").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("`D:(X;;;;;)`"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn every_instance_carries_the_descriptor() {
+        let name = format!(r"\\.\pipe\tower-ipc-unit-sddl-{}", std::process::id());
+        let options = BindOptions::new().allow_local_users();
+        let mut listener = PipeListener::bind(&name, &options).unwrap();
+        let first = sys::pipe_sddl(&listener.next).unwrap();
+        let _client = sys::open_pipe_client(&name).unwrap();
+        let (connected, _) = listener.accept().await.unwrap();
+        assert_eq!(sys::pipe_sddl(&connected).unwrap(), first);
+        let later = sys::pipe_sddl(&listener.next).unwrap();
+        assert_eq!(later, first, "a later instance differs");
+        assert!(trustees(&first).contains(&"AU".to_owned()), "{first}");
+    }
 }

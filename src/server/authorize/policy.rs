@@ -40,7 +40,7 @@ impl PeerPolicy {
     ///
     /// On Unix that is the server's effective uid, compared with the uid the
     /// kernel recorded for the peer. Root is another user: a server that
-    /// should also serve root says so with [`uids`](Self::uids) or
+    /// should also serve root says so with `uids` or
     /// [`predicate`](Self::predicate).
     ///
     /// On Windows that is the user SID of the server process, compared with
