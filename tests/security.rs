@@ -530,6 +530,32 @@ mod linux {
         server.abort();
     }
 
+    /// Each server links its socket into place only if the path is free, so
+    /// of two starting at once one wins and the other finds it live.
+    #[test]
+    fn of_two_servers_binding_at_once_one_wins_and_the_other_is_refused() {
+        let endpoint = tmp_endpoint("race");
+        let barrier = std::sync::Barrier::new(2);
+        let results: Vec<io::Result<IpcListener>> = std::thread::scope(|scope| {
+            let bind = || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                barrier.wait();
+                runtime.block_on(endpoint.bind())
+            };
+            let first = scope.spawn(bind);
+            let second = scope.spawn(bind);
+            vec![first.join().unwrap(), second.join().unwrap()]
+        });
+        let (won, lost): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
+        assert_eq!((won.len(), lost.len()), (1, 1), "{lost:?}");
+        let err = lost.into_iter().next().unwrap().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "{err}");
+        assert!(endpoint.as_path().unwrap().exists());
+    }
+
     /// The socket is never reachable through a wider mode: it appears at its
     /// path with its final mode (it was bound and chmod-ed in a private
     /// directory, which is gone by then).
