@@ -146,7 +146,7 @@ impl SecurityDescriptor {
         &self,
         options: &ServerOptions,
         name: &str,
-    ) -> io::Result<tokio::net::windows::named_pipe::NamedPipeServer> {
+    ) -> io::Result<NamedPipeServer> {
         let mut attributes = SECURITY_ATTRIBUTES {
             nLength: size_of::<SECURITY_ATTRIBUTES>() as u32,
             lpSecurityDescriptor: self.descriptor.0,
