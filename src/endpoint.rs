@@ -2,7 +2,7 @@
 
 use std::{fmt, io, time::Duration};
 
-use crate::transport::{self, IpcListener, IpcStream};
+use crate::transport::{self, BindOptions, IpcListener, IpcStream};
 
 /// Where a server listens and a client connects: one name for every platform.
 ///
@@ -115,17 +115,37 @@ impl Endpoint {
         &self.addr
     }
 
-    /// Starts listening on this endpoint.
+    /// Starts listening on this endpoint, reachable by the current user only
+    /// (and SYSTEM, on Windows): [`bind_with`](Endpoint::bind_with) with the
+    /// default [`BindOptions`].
+    ///
+    /// # Errors
+    ///
+    /// As [`bind_with`](Endpoint::bind_with).
+    pub async fn bind(&self) -> io::Result<IpcListener> {
+        self.bind_with(&BindOptions::new()).await
+    }
+
+    /// Starts listening on this endpoint, reachable by whom `options` allow.
+    ///
+    /// A Unix socket file appears with its final mode and group: no other
+    /// user can connect through a wider mode at any moment. A named pipe gets
+    /// its security descriptor on every instance.
     ///
     /// # Errors
     ///
     /// Fails with [`io::ErrorKind::AddrInUse`] when a live server already
     /// listens here (a stale Unix socket file, one nobody answers on, is
-    /// replaced instead), with [`io::ErrorKind::InvalidInput`] when a socket
-    /// path is over the platform's length limit, and with the operating
-    /// system's error otherwise. Every error message names the endpoint.
-    pub async fn bind(&self) -> io::Result<IpcListener> {
-        transport::bind(self).await
+    /// replaced instead; a file that is not a socket never is), with
+    /// [`io::ErrorKind::InvalidInput`] when a socket path is over the
+    /// platform's length limit, when the options are invalid (a mode beyond
+    /// `0o777`, an SDDL string the system cannot parse) or restrict access on
+    /// a transport that cannot enforce them (TCP, abstract sockets), and with
+    /// the operating system's error otherwise (for example
+    /// [`io::ErrorKind::PermissionDenied`] when the socket cannot be given to
+    /// the group). Every error message names the endpoint.
+    pub async fn bind_with(&self, options: &BindOptions) -> io::Result<IpcListener> {
+        transport::bind(self, options).await
     }
 
     /// Connects to this endpoint with a single attempt.

@@ -48,6 +48,38 @@
 //! | [`client`] | a connection as a [`tower::Service`], pipelined and shareable |
 //! | `jsonrpc` | JSON-RPC 2.0: router, batches, subscriptions, typed client (feature `json-rpc`, on by default) |
 //!
+//! # Security
+//!
+//! Every program on the machine can try a local endpoint, so endpoints are
+//! closed by default and opened deliberately.
+//!
+//! | threat | what the defaults do |
+//! |---|---|
+//! | other users on the machine | a Unix socket file has mode `0600` from the moment it appears (it is bound and chmod-ed in a private directory, then hard-linked into place); every instance of a named pipe gets a descriptor that admits the current user and SYSTEM only |
+//! | a process posing as the server (squatting) | binding never takes over a live server's socket (probed first), nor a file that is not a socket; a named pipe is created as its first instance, so a server cannot join a name someone else serves; users admitted by [`allow_local_users`](transport::BindOptions::allow_local_users) may connect but cannot add pipe instances |
+//! | stale sockets | a socket file nobody answers on is replaced; a listener removes its own file, and only its own, when dropped |
+//! | remote clients | named pipes reject them; TCP is only used when asked for (`tcp://`) |
+//!
+//! To open access, say to whom:
+//!
+//! - [`BindOptions`](transport::BindOptions) with
+//!   [`Endpoint::bind_with`]: a group whose members may connect (Unix), a
+//!   socket mode, all local users, or a custom SDDL descriptor (Windows).
+//! - [`server::authorize`]: a [`PeerPolicy`](server::authorize::PeerPolicy)
+//!   over each caller's identity ([`PeerInfo`](transport::PeerInfo): uid,
+//!   gid and pid on Unix; pid and user SID on Windows) admits the same user,
+//!   listed uids or gids, or any predicate; other callers' connections are
+//!   closed and the refusal is logged. It is the only guard of a Linux
+//!   abstract socket (`@name`), which any local user of the network
+//!   namespace can reach.
+//!
+//! A client cannot tell a squatter from the server by the name alone. On
+//! Unix, keep sockets in a directory only the server can write
+//! (`$XDG_RUNTIME_DIR`, where portable names live, or `/run/<daemon>/`, not
+//! `/tmp`); on Windows, where pipe names are global, start the server before
+//! its clients: a squatter that came first makes the server's bind fail with
+//! [`AddrInUse`](std::io::ErrorKind::AddrInUse), which is how you find out.
+//!
 //! [tower]: https://docs.rs/tower
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -37,6 +37,7 @@
 //! responses in a layer (for example with
 //! [`ServiceBuilder::map_result`](tower::ServiceBuilder::map_result)).
 
+pub mod authorize;
 mod builder;
 pub(crate) mod connection;
 mod protocol;

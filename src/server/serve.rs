@@ -11,7 +11,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower::{BoxError, Service};
 use tracing::Instrument;
 
-use super::{Protocol, Server};
+use super::{Protocol, Server, authorize::Refused};
 use crate::transport::{Listener, PeerInfo};
 
 /// How long to pause accepting after an error that is not about one
@@ -195,8 +195,11 @@ where
                 "server on `{endpoint}` stopped: make-service failed: {err}"
             )));
         }
-        let span = tracing::debug_span!("connection", %endpoint, %peer);
-        let making = make_service.call(peer.clone());
+        // At info level, and entered for the make-service too, so a warning
+        // about the connection (a refused peer, say) names the endpoint
+        // wherever info is logged.
+        let span = tracing::info_span!("connection", %endpoint, %peer);
+        let making = span.in_scope(|| make_service.call(peer.clone()));
         let protocol = protocol.clone();
         let closed = shutdown.clone().cancelled_owned();
         let max_in_flight = config.max_in_flight;
@@ -206,7 +209,12 @@ where
                     Ok(service) => service,
                     Err(err) => {
                         let err: BoxError = err.into();
-                        tracing::warn!(error = %err, "connection refused: make-service failed");
+                        if err.is::<Refused>() {
+                            // `Authorize` has logged it, with the peer.
+                            tracing::debug!(error = %err, "connection closed: peer refused");
+                        } else {
+                            tracing::warn!(error = %err, "connection refused: make-service failed");
+                        }
                         return;
                     }
                 };

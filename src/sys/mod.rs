@@ -6,5 +6,7 @@
 //! the duration of the call and checks every result.
 #![allow(unsafe_code)]
 
+#[cfg(unix)]
+pub(crate) mod unix;
 #[cfg(windows)]
 pub(crate) mod windows;

@@ -65,10 +65,7 @@ async fn attempt(endpoint: &Endpoint) -> io::Result<IpcStream> {
             Ok(tokio::net::UnixStream::connect(path).await?.into())
         }
         #[cfg(windows)]
-        Addr::Pipe(name) => {
-            let pipe = tokio::net::windows::named_pipe::ClientOptions::new().open(name)?;
-            Ok(pipe.into())
-        }
+        Addr::Pipe(name) => Ok(crate::sys::windows::open_pipe_client(name)?.into()),
         Addr::Tcp(addr) => {
             let stream = TcpStream::connect(addr.as_str()).await?;
             super::tcp::configure(&stream);

@@ -3,7 +3,7 @@ use std::io;
 use tokio::net::TcpListener;
 
 use super::error::{Action, endpoint_error};
-use super::{IpcStream, Listener, PeerInfo};
+use super::{BindOptions, IpcStream, Listener, PeerInfo};
 use crate::{Endpoint, endpoint::Addr};
 
 /// A listener on any transport an [`Endpoint`] names, from
@@ -25,27 +25,32 @@ enum Inner {
     Tcp(TcpListener),
 }
 
-pub(crate) async fn bind(endpoint: &Endpoint) -> io::Result<IpcListener> {
+pub(crate) async fn bind(endpoint: &Endpoint, options: &BindOptions) -> io::Result<IpcListener> {
     let error = |err| endpoint_error(Action::Listen, endpoint, err);
     let (inner, endpoint) = match endpoint.addr() {
         #[cfg(unix)]
         Addr::Path(path) => {
-            let listener = super::unix::UnixSocketListener::bind_path(path)
+            let (mode, group) = options.unix_access().map_err(error)?;
+            let listener = super::unix::UnixSocketListener::bind_path(path, mode, group)
                 .await
                 .map_err(error)?;
             (Inner::Unix(listener), endpoint.clone())
         }
         #[cfg(any(target_os = "linux", target_os = "android"))]
         Addr::Abstract(name) => {
+            options
+                .check_unenforceable("an abstract socket")
+                .map_err(error)?;
             let listener = super::unix::UnixSocketListener::bind_abstract(name).map_err(error)?;
             (Inner::Unix(listener), endpoint.clone())
         }
         #[cfg(windows)]
         Addr::Pipe(name) => {
-            let listener = super::windows::PipeListener::bind(name).map_err(error)?;
+            let listener = super::windows::PipeListener::bind(name, options).map_err(error)?;
             (Inner::Pipe(listener), endpoint.clone())
         }
         Addr::Tcp(addr) => {
+            options.check_unenforceable("TCP").map_err(error)?;
             let listener = TcpListener::bind(addr.as_str()).await.map_err(error)?;
             // Name the port actually bound, which differs when `addr` asked for port 0.
             let bound = listener.local_addr().map_err(error)?;

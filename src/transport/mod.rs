@@ -6,11 +6,16 @@
 //! endpoint names:
 //!
 //! - **Unix domain sockets** (Unix): a socket file, or on Linux the abstract
-//!   namespace. A stale socket file is replaced, a live server's never taken;
-//!   the file is removed when the listener is dropped.
-//! - **Named pipes** (Windows): the first instance is created with
-//!   `FILE_FLAG_FIRST_PIPE_INSTANCE`, so nobody can create the name first and
-//!   pose as the server; remote clients are rejected; the next instance exists
+//!   namespace. A socket file is only reachable by its owner (mode `0600`)
+//!   unless [`BindOptions`] say otherwise, from the moment it appears; a stale
+//!   socket file is replaced, a live server's never taken; the file is
+//!   removed when the listener is dropped. An abstract socket has no mode:
+//!   any local user of the network namespace can connect to it.
+//! - **Named pipes** (Windows): every instance gets a security descriptor
+//!   that lets only the current user and SYSTEM in unless [`BindOptions`] say
+//!   otherwise; the first instance is created with
+//!   `FILE_FLAG_FIRST_PIPE_INSTANCE`, so a server cannot join a pipe someone
+//!   else already serves; remote clients are rejected; the next instance exists
 //!   before a connected one is handed over, so clients never find the name
 //!   missing between two accepts. Pipes have no half-close: shutting down
 //!   the write side of an [`IpcStream`] on a pipe does nothing, so a peer
@@ -24,6 +29,7 @@
 mod connect;
 mod error;
 mod listener;
+mod options;
 mod peer;
 mod stream;
 mod tcp;
@@ -41,6 +47,7 @@ use crate::Endpoint;
 pub(crate) use connect::{connect_once, connect_with_retry};
 pub use listener::IpcListener;
 pub(crate) use listener::bind;
+pub use options::BindOptions;
 pub use peer::PeerInfo;
 pub use stream::IpcStream;
 

@@ -5,16 +5,24 @@ use std::{fmt, net::SocketAddr};
 /// | transport | known |
 /// |---|---|
 /// | Unix domain socket | uid, gid, and the pid where the OS reports it |
-/// | named pipe (server side) | the client's process id |
+/// | named pipe (server side) | the client's process id, and its user's SID where this process may look |
 /// | TCP | the peer's address |
 ///
 /// Identity comes from the operating system, not from the peer, so it can be
-/// used to authorize callers.
+/// used to authorize callers (see [`server::authorize`](crate::server::authorize)).
+///
+/// On Unix the kernel records the peer's effective uid and gid when it
+/// connects; the gid is its primary group, not its supplementary groups. On
+/// Windows the user is looked up from the client's process when the
+/// connection is accepted; a server that may not open another user's process
+/// (most may not) learns the pid alone.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct PeerInfo {
     pid: Option<u32>,
     uid: Option<u32>,
     gid: Option<u32>,
+    #[cfg(windows)]
+    user_sid: Option<String>,
     addr: Option<SocketAddr>,
 }
 
@@ -48,6 +56,14 @@ impl PeerInfo {
         self
     }
 
+    /// Sets the peer's user, as a string SID (`S-1-5-21-…`).
+    #[cfg(windows)]
+    #[cfg_attr(docsrs, doc(cfg(windows)))]
+    pub fn with_user_sid(mut self, sid: impl Into<String>) -> Self {
+        self.user_sid = Some(sid.into());
+        self
+    }
+
     /// Sets the peer's network address.
     pub fn with_addr(mut self, addr: SocketAddr) -> Self {
         self.addr = Some(addr);
@@ -67,6 +83,14 @@ impl PeerInfo {
     /// The peer's effective group id (Unix).
     pub fn gid(&self) -> Option<u32> {
         self.gid
+    }
+
+    /// The SID of the user the peer process runs as (Windows), in string
+    /// form (`S-1-5-21-…`).
+    #[cfg(windows)]
+    #[cfg_attr(docsrs, doc(cfg(windows)))]
+    pub fn user_sid(&self) -> Option<&str> {
+        self.user_sid.as_deref()
     }
 
     /// The peer's network address (TCP).
@@ -89,6 +113,11 @@ impl fmt::Display for PeerInfo {
                 sep = " ";
             }
         }
+        #[cfg(windows)]
+        if let Some(sid) = &self.user_sid {
+            write!(f, "{sep}sid={sid}")?;
+            sep = " ";
+        }
         if sep.is_empty() {
             f.write_str("unknown")?;
         }
@@ -107,5 +136,12 @@ mod tests {
         assert_eq!(unix.to_string(), "pid=7 uid=1000 gid=100");
         let tcp = PeerInfo::new().with_addr("127.0.0.1:9".parse().unwrap());
         assert_eq!(tcp.to_string(), "127.0.0.1:9");
+    }
+
+    #[cfg(windows)]
+    #[test]
+    fn display_names_the_windows_user() {
+        let pipe = PeerInfo::new().with_pid(7).with_user_sid("S-1-5-18");
+        assert_eq!(pipe.to_string(), "pid=7 sid=S-1-5-18");
     }
 }

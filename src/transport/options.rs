@@ -1,0 +1,223 @@
+use std::io;
+
+/// Who may connect to an endpoint, for [`Endpoint::bind_with`](crate::Endpoint::bind_with).
+///
+/// The defaults are the safe choice: only the user running the server can
+/// connect (on Windows, SYSTEM too). Each method opens access deliberately:
+///
+/// | setting | Unix socket file | Windows named pipe |
+/// |---|---|---|
+/// | default | mode `0600`: the owner only | the current user and SYSTEM only |
+/// | `group(gid)` | group `gid`, mode `0660`: the owner and the group's members | — |
+/// | [`allow_local_users()`](Self::allow_local_users) | mode `0666`: every local user | every local (authenticated) user may read and write |
+/// | `mode(m)` | mode `m` exactly | — |
+/// | `sddl(s)` | — | the descriptor `s` exactly |
+///
+/// `mode` (Unix) and `sddl` (Windows) are exact: they win over
+/// [`allow_local_users`](Self::allow_local_users), which wins over `group`'s
+/// mode. Remote clients of a named pipe are rejected whatever the
+/// descriptor says.
+///
+/// The settings apply to socket files and named pipes. A Linux abstract
+/// socket (`@name`) has no file mode: any local user of the network namespace
+/// can connect to it, and an
+/// [authorization policy](crate::server::authorize) is its protection. TCP has
+/// no access control at all. Binding either with a setting that would
+/// restrict access (a mode, a group, an SDDL string) fails rather than
+/// silently ignoring it.
+///
+/// Clients must also be able to reach a socket file: its directory must be
+/// searchable by them. `$XDG_RUNTIME_DIR`, where portable names live, is
+/// private to its user, so a socket shared with other users belongs in a
+/// directory such as `/run/my-daemon/`.
+///
+/// ```no_run
+/// use tower_ipc::{Endpoint, transport::BindOptions};
+///
+/// # async fn run() -> std::io::Result<()> {
+/// // A daemon whose clients are the members of one group (Unix), or a
+/// // session-0 service whose clients are the users' apps (Windows).
+/// #[cfg(unix)]
+/// let (endpoint, options) = (
+///     Endpoint::new("/run/my-daemon/control.sock"),
+///     BindOptions::new().group(1234),
+/// );
+/// #[cfg(windows)]
+/// let (endpoint, options) = (Endpoint::new("my-daemon"), BindOptions::new().allow_local_users());
+/// let listener = endpoint.bind_with(&options).await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BindOptions {
+    local_users: bool,
+    #[cfg(unix)]
+    mode: Option<u32>,
+    #[cfg(unix)]
+    group: Option<u32>,
+    #[cfg(windows)]
+    sddl: Option<String>,
+}
+
+impl BindOptions {
+    /// The secure defaults: the current user only (and SYSTEM on Windows).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Lets every local user connect: Unix socket mode `0666`; on Windows, all
+    /// authenticated local users may read and write the pipe (the session-0
+    /// service serving the app in the user's session). Pair it with an
+    /// [authorization policy](crate::server::authorize) when not every
+    /// local user should be served.
+    ///
+    /// On Windows the grant leaves out `FILE_CREATE_PIPE_INSTANCE`, so other
+    /// users can connect but cannot add server instances of their own to the
+    /// pipe and answer its clients. Clients must therefore not ask for
+    /// `GENERIC_WRITE` (which includes that right): [`Endpoint::connect`](crate::Endpoint::connect)
+    /// asks for `GENERIC_READ | FILE_WRITE_DATA | FILE_WRITE_ATTRIBUTES`,
+    /// and clients written with other libraries must do the same.
+    pub fn allow_local_users(mut self) -> Self {
+        self.local_users = true;
+        self
+    }
+
+    /// Sets the socket file's permission bits exactly (for example `0o660`),
+    /// whatever else is set. Only the permission bits (`0o777`) may be given.
+    ///
+    /// A client needs write permission on the socket to connect.
+    #[cfg(unix)]
+    #[cfg_attr(docsrs, doc(cfg(unix)))]
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// Gives the socket file to group `gid` and, unless a mode is set, lets
+    /// the group's members connect (mode `0660`).
+    ///
+    /// The server must be allowed to give the file to that group: it is a
+    /// member of it, or it runs as root.
+    #[cfg(unix)]
+    #[cfg_attr(docsrs, doc(cfg(unix)))]
+    pub fn group(mut self, gid: u32) -> Self {
+        self.group = Some(gid);
+        self
+    }
+
+    /// Uses this security descriptor, in SDDL, for every instance of the
+    /// pipe, instead of the default one; for example
+    /// `D:P(A;;GA;;;SY)(A;;GA;;;BA)` for SYSTEM and the administrators.
+    ///
+    /// A descriptor the system cannot parse makes the bind fail with
+    /// [`io::ErrorKind::InvalidInput`]. Grant the server's own account
+    /// `FILE_CREATE_PIPE_INSTANCE` (in `GA` or `GW`), or it cannot create the
+    /// pipe's next instance.
+    #[cfg(windows)]
+    #[cfg_attr(docsrs, doc(cfg(windows)))]
+    pub fn sddl(mut self, sddl: impl Into<String>) -> Self {
+        self.sddl = Some(sddl.into());
+        self
+    }
+
+    #[cfg(windows)]
+    pub(crate) fn local_users(&self) -> bool {
+        self.local_users
+    }
+
+    /// The socket file's mode and group, checked.
+    #[cfg(unix)]
+    pub(crate) fn unix_access(&self) -> io::Result<(u32, Option<u32>)> {
+        let mode = match (self.mode, self.local_users, self.group) {
+            (Some(mode), _, _) => mode,
+            (None, true, _) => 0o666,
+            (None, false, Some(_)) => 0o660,
+            (None, false, None) => 0o600,
+        };
+        if mode & !0o777 != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("socket mode {mode:#o} has bits outside the permission bits 0o777"),
+            ));
+        }
+        Ok((mode, self.group))
+    }
+
+    /// The custom security descriptor, if one was given.
+    #[cfg(windows)]
+    pub(crate) fn custom_sddl(&self) -> Option<&str> {
+        self.sddl.as_deref()
+    }
+
+    /// Fails if a setting that restricts access is set, for a transport
+    /// (`what`) that cannot apply it.
+    pub(crate) fn check_unenforceable(&self, what: &str) -> io::Result<()> {
+        #[cfg(unix)]
+        let setting = match (self.mode, self.group) {
+            (Some(_), _) => Some("a socket mode"),
+            (None, Some(_)) => Some("a socket group"),
+            (None, None) => None,
+        };
+        #[cfg(windows)]
+        let setting = self.sddl.as_ref().map(|_| "a security descriptor");
+        match setting {
+            Some(setting) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{setting} was given, but {what} has no access control to apply it to; \
+                     use an authorization policy (tower_ipc::server::authorize) instead"
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn unix_mode_follows_the_precedence_documented() {
+        let access = |options: BindOptions| options.unix_access().unwrap();
+        assert_eq!(access(BindOptions::new()), (0o600, None));
+        assert_eq!(access(BindOptions::new().group(7)), (0o660, Some(7)));
+        assert_eq!(
+            access(BindOptions::new().allow_local_users()),
+            (0o666, None)
+        );
+        assert_eq!(
+            access(BindOptions::new().group(7).allow_local_users()),
+            (0o666, Some(7))
+        );
+        assert_eq!(
+            access(BindOptions::new().allow_local_users().mode(0o640).group(7)),
+            (0o640, Some(7))
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_mode_beyond_the_permission_bits_is_refused() {
+        let err = BindOptions::new().mode(0o4755).unix_access().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("0o4755"), "{err}");
+    }
+
+    #[test]
+    fn restricting_settings_are_refused_where_they_cannot_apply() {
+        let widening = BindOptions::new().allow_local_users();
+        assert!(widening.check_unenforceable("TCP").is_ok());
+        #[cfg(unix)]
+        let restricting = BindOptions::new().mode(0o600);
+        #[cfg(windows)]
+        let restricting = BindOptions::new().sddl("D:P(A;;GA;;;SY)");
+        let err = restricting.check_unenforceable("TCP").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(
+            err.to_string().contains("TCP has no access control"),
+            "{err}"
+        );
+    }
+}
