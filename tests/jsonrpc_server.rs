@@ -594,3 +594,38 @@ async fn serve_connection_speaks_json_rpc_on_an_open_stream() {
     drop(wire);
     timeout(PATIENCE, served).await.unwrap().unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_refused_peer_gets_unauthorized_answers_and_keeps_its_connection() {
+    use tower_ipc::server::authorize::PeerPolicy;
+
+    let endpoint = endpoint("rpc-refused");
+    let nobody = JsonRpc::new().authorize(PeerPolicy::predicate(|_| false));
+    let server = serve(&endpoint, nobody, router()).await;
+    let mut wire = Wire::connect(&endpoint).await;
+    for id in 1..=2 {
+        wire.send(&format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"add","params":[1,1]}}"#
+        ))
+        .await;
+        let answer = wire.recv_json().await;
+        assert_eq!(answer["id"], id);
+        assert_eq!(
+            answer["error"]["code"],
+            ErrorObject::UNAUTHORIZED,
+            "{answer}"
+        );
+    }
+    server.abort();
+
+    let endpoint = self::endpoint("rpc-allowed");
+    let me = std::process::id();
+    let only_me =
+        JsonRpc::new().authorize(PeerPolicy::predicate(move |peer| peer.pid() == Some(me)));
+    let server = serve(&endpoint, only_me, router()).await;
+    let mut wire = Wire::connect(&endpoint).await;
+    wire.send(r#"{"jsonrpc":"2.0","id":1,"method":"add","params":[1,1]}"#)
+        .await;
+    assert_eq!(wire.recv_json().await["result"], 2);
+    server.abort();
+}

@@ -30,7 +30,7 @@ use super::{
 };
 use crate::{
     codec::{JsonCodec, JsonFrame},
-    server::{Protocol, connection::Connection},
+    server::{Protocol, authorize::PeerPolicy, connection::Connection},
     transport::PeerInfo,
 };
 
@@ -80,6 +80,7 @@ use crate::{
 pub struct JsonRpc {
     codec: JsonCodec,
     ordered_notifications: bool,
+    policy: Option<PeerPolicy>,
 }
 
 impl JsonRpc {
@@ -106,6 +107,23 @@ impl JsonRpc {
         self.ordered_notifications = ordered;
         self
     }
+
+    /// Answers every call of a peer that `policy` refuses with an
+    /// [`ErrorObject::UNAUTHORIZED`] error (its notifications are dropped),
+    /// and logs the refusal with the peer's identity. The connection stays
+    /// open, so the caller learns why. To close refused connections instead,
+    /// use [`AuthorizeLayer`](crate::server::authorize::AuthorizeLayer).
+    ///
+    /// ```
+    /// use tower_ipc::{jsonrpc::JsonRpc, server::authorize::PeerPolicy};
+    ///
+    /// let protocol = JsonRpc::new().authorize(PeerPolicy::same_user());
+    /// ```
+    #[must_use]
+    pub fn authorize(mut self, policy: PeerPolicy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
 }
 
 impl<T, S> Protocol<T, S> for JsonRpc
@@ -123,6 +141,18 @@ where
         max_in_flight: usize,
         shutdown: WaitForCancellationFutureOwned,
     ) -> impl Future<Output = io::Result<()>> + Send + use<T, S> {
+        let refused = self
+            .policy
+            .as_ref()
+            .is_some_and(|policy| !policy.allows(&peer));
+        if refused {
+            tracing::warn!(
+                pid = peer.pid(),
+                uid = peer.uid(),
+                gid = peer.gid(),
+                "peer refused: its JSON-RPC calls are answered with an unauthorized error"
+            );
+        }
         let (subscriptions, outbox) = subscription::channel();
         let notifications = self
             .ordered_notifications
@@ -131,6 +161,7 @@ where
             inner: service,
             context: Context::new(peer, subscriptions),
             notifications,
+            refused,
         };
         let connection = Connection::<_, _, _, _, FuturesUnordered<_>, _>::with_parts(
             io,
@@ -182,6 +213,8 @@ struct PerConnection<S> {
     inner: S,
     context: Context,
     notifications: Option<mpsc::Sender<Request>>,
+    /// The peer is not authorized: no request reaches `inner`.
+    refused: bool,
 }
 
 impl<S> Service<JsonFrame> for PerConnection<S>
@@ -267,6 +300,19 @@ where
     ) -> BoxFuture<'static, Option<Response>> {
         let id = request.id().cloned();
         let method = request.method().to_owned();
+        if self.refused {
+            tracing::debug!(%method, "call refused: peer not authorized");
+            let answer = id.map(|id| {
+                Response::error(
+                    id,
+                    ErrorObject::new(
+                        ErrorObject::UNAUTHORIZED,
+                        "not authorized to call this server",
+                    ),
+                )
+            });
+            return Box::pin(std::future::ready(answer));
+        }
         if id.is_none()
             && let Some(queue) = self.notifications.clone()
         {
