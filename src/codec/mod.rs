@@ -9,9 +9,12 @@
 //! | codec | wire format |
 //! |---|---|
 //! | [`LengthPrefixed`] | a 1, 2, 4 or 8-byte length, big or little endian, then the payload |
+//! | [`JsonCodec`] | JSON values: back to back (Ethereum IPC), one per line (NDJSON), or after a `Content-Length` header (LSP) |
 
 mod error;
+mod json;
 mod length_prefixed;
 
 pub use error::FrameTooLarge;
+pub use json::{JsonCodec, JsonFraming};
 pub use length_prefixed::{LengthPrefixed, LengthWidth};

@@ -1,0 +1,360 @@
+//! The resumable structural scanner behind [`JsonFraming::Stream`]: it finds
+//! where one JSON value ends without parsing it.
+//!
+//! The scanner keeps its whole state between calls (the lexical state, the
+//! nesting depth and the kinds of the open brackets), so the decoder hands it
+//! only the bytes that arrived since the last call: every byte is scanned
+//! once, however the input is split.
+//!
+//! [`JsonFraming::Stream`]: super::JsonFraming::Stream
+
+use std::io;
+
+use bytes::{Buf, BytesMut};
+use memchr::memchr2;
+
+use super::{FrameTooLarge, JsonFrame};
+
+// What a byte means to the scanner. The order matters: inside a container,
+// every class below `QUOTE` is passed over with one comparison.
+const PLAIN: u8 = 0;
+const SPACE: u8 = 1;
+const PUNCT: u8 = 2;
+const QUOTE: u8 = 3;
+const OPEN: u8 = 4;
+const CLOSE: u8 = 5;
+
+/// The class of every byte, so the hot loops branch once per byte.
+static CLASS: [u8; 256] = {
+    let mut table = [PLAIN; 256];
+    table[b' ' as usize] = SPACE;
+    table[b'\t' as usize] = SPACE;
+    table[b'\n' as usize] = SPACE;
+    table[b'\r' as usize] = SPACE;
+    table[b',' as usize] = PUNCT;
+    table[b':' as usize] = PUNCT;
+    table[b'"' as usize] = QUOTE;
+    table[b'{' as usize] = OPEN;
+    table[b'[' as usize] = OPEN;
+    table[b'}' as usize] = CLOSE;
+    table[b']' as usize] = CLOSE;
+    table
+};
+
+/// Whether `byte` is JSON whitespace, which separates values and never
+/// belongs to one.
+pub(super) fn is_space(byte: u8) -> bool {
+    CLASS[byte as usize] == SPACE
+}
+
+/// Where the scanner is, lexically.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lex {
+    /// Before the first byte of a value.
+    Start,
+    /// Inside a top-level number, literal or junk token.
+    Scalar,
+    /// Inside an object or array, outside any string.
+    Structure,
+    /// Inside a string.
+    String,
+    /// Inside a string, right after a backslash.
+    Escape,
+}
+
+/// Finds the end of one JSON value at a time, fed in pieces.
+///
+/// It frames, it does not validate: any byte sequence is cut into values, and
+/// malformed ones are left for the parser above to reject. A mismatched
+/// closing bracket ends the value it appears in, so one bad value cannot
+/// swallow the rest of the stream.
+#[derive(Clone, Debug)]
+pub(super) struct Scanner {
+    lex: Lex,
+    /// Open brackets.
+    depth: usize,
+    /// Bit `d % 64` of word `d / 64` is set when the bracket opened at depth
+    /// `d` is `{`. Only the first `tracked` levels are recorded, so a value
+    /// that is being discarded cannot grow this without bound; closers
+    /// deeper than that match whatever opened them.
+    kinds: Vec<u64>,
+    tracked: usize,
+    /// Bytes the scanner has looked at, for the tests that check each byte is
+    /// scanned once.
+    #[cfg(test)]
+    steps: u64,
+}
+
+impl Scanner {
+    /// A stack this large after a deeply nested value is released rather than
+    /// kept for the life of the connection.
+    const KEEP_KINDS_WORDS: usize = 1024;
+
+    /// A scanner that records bracket kinds up to `tracked` levels deep.
+    ///
+    /// A value of `n` bytes cannot nest deeper than `n`, so the frame length
+    /// limit is enough for every value that is kept.
+    pub(super) fn new(tracked: usize) -> Self {
+        Self {
+            lex: Lex::Start,
+            depth: 0,
+            kinds: Vec::new(),
+            tracked,
+            #[cfg(test)]
+            steps: 0,
+        }
+    }
+
+    /// Whether the value being scanned is a number, literal or junk token,
+    /// which the end of the input completes.
+    pub(super) fn in_scalar(&self) -> bool {
+        self.lex == Lex::Scalar
+    }
+
+    /// Scans `input`, the bytes that follow those of earlier calls.
+    ///
+    /// Returns how many bytes of `input` complete the current value, after
+    /// which the scanner is ready for the next one; `None` if the value goes
+    /// on past `input`. A number or literal ends before the byte that ends
+    /// it, so that byte is not counted. The first byte of a value must not
+    /// be whitespace.
+    pub(super) fn feed(&mut self, input: &[u8]) -> Option<usize> {
+        let end = self.run(input);
+        #[cfg(test)]
+        {
+            self.steps += end.unwrap_or(input.len()) as u64;
+        }
+        if end.is_some() {
+            self.reset();
+        }
+        end
+    }
+
+    fn reset(&mut self) {
+        self.lex = Lex::Start;
+        self.depth = 0;
+        if self.kinds.capacity() > Self::KEEP_KINDS_WORDS {
+            self.kinds = Vec::new();
+        }
+    }
+
+    fn run(&mut self, input: &[u8]) -> Option<usize> {
+        let mut i = 0;
+        loop {
+            match self.lex {
+                Lex::Structure => {
+                    // The hot loop: between strings, only brackets matter.
+                    while i < input.len() && CLASS[input[i] as usize] < QUOTE {
+                        i += 1;
+                    }
+                    let &byte = input.get(i)?;
+                    i += 1;
+                    match CLASS[byte as usize] {
+                        QUOTE => self.lex = Lex::String,
+                        OPEN => self.push(byte == b'{'),
+                        // CLOSE, the only class left.
+                        _ => {
+                            if !self.pop(byte == b'}') || self.depth == 0 {
+                                return Some(i);
+                            }
+                        }
+                    }
+                }
+                Lex::String => {
+                    let found = memchr2(b'"', b'\\', &input[i..])?;
+                    i += found + 1;
+                    if input[i - 1] == b'\\' {
+                        self.lex = Lex::Escape;
+                    } else if self.depth == 0 {
+                        return Some(i);
+                    } else {
+                        self.lex = Lex::Structure;
+                    }
+                }
+                Lex::Escape => {
+                    if i == input.len() {
+                        return None;
+                    }
+                    // Whatever follows the backslash, `"` and `\` included,
+                    // is part of the string.
+                    i += 1;
+                    self.lex = Lex::String;
+                }
+                Lex::Scalar => {
+                    while i < input.len() && CLASS[input[i] as usize] == PLAIN {
+                        i += 1;
+                    }
+                    return (i < input.len()).then_some(i);
+                }
+                Lex::Start => {
+                    let &byte = input.get(i)?;
+                    i += 1;
+                    match CLASS[byte as usize] {
+                        PLAIN => self.lex = Lex::Scalar,
+                        QUOTE => self.lex = Lex::String,
+                        OPEN => {
+                            self.push(byte == b'{');
+                            self.lex = Lex::Structure;
+                        }
+                        // A stray closer, `,` or `:` at the top level is a
+                        // value of its own, for the parser to reject. (The
+                        // decoder skips whitespace before a value, so SPACE
+                        // does not occur here.)
+                        _ => return Some(i),
+                    }
+                }
+            }
+        }
+    }
+
+    fn push(&mut self, object: bool) {
+        let depth = self.depth;
+        if depth < self.tracked {
+            let (word, bit) = (depth / 64, depth % 64);
+            if word == self.kinds.len() {
+                self.kinds.push(0);
+            }
+            let mask = 1 << bit;
+            if object {
+                self.kinds[word] |= mask;
+            } else {
+                self.kinds[word] &= !mask;
+            }
+        }
+        self.depth += 1;
+    }
+
+    /// Closes the innermost bracket; false if it was of the other kind.
+    fn pop(&mut self, object: bool) -> bool {
+        self.depth -= 1;
+        let depth = self.depth;
+        if depth >= self.tracked {
+            return true;
+        }
+        let opened_object = self.kinds[depth / 64] & (1 << (depth % 64)) != 0;
+        opened_object == object
+    }
+}
+
+/// The decoding state of [`JsonFraming::Stream`](super::JsonFraming::Stream).
+#[derive(Clone, Debug)]
+pub(super) struct StreamDecoder {
+    scanner: Scanner,
+    /// Bytes of the current value already scanned, at the front of the
+    /// buffer.
+    scanned: usize,
+    /// While an oversized value is being discarded: how many of its bytes
+    /// have gone.
+    discarding: Option<u64>,
+}
+
+impl StreamDecoder {
+    pub(super) fn new(max_frame_length: usize) -> Self {
+        Self {
+            scanner: Scanner::new(max_frame_length),
+            scanned: 0,
+            discarding: None,
+        }
+    }
+
+    pub(super) fn decode(&mut self, src: &mut BytesMut, max: usize) -> Option<JsonFrame> {
+        if self.discarding.is_some() && !self.discard(src) {
+            return None;
+        }
+        if self.scanned == 0 {
+            let start = src.iter().position(|&b| !is_space(b)).unwrap_or(src.len());
+            src.advance(start);
+            if src.is_empty() {
+                return None;
+            }
+        }
+
+        // Never look further than one byte past the limit: that byte decides
+        // whether the value is too large.
+        let window = src.len().min(max.saturating_add(1));
+        match self.scanner.feed(&src[self.scanned..window]) {
+            Some(len) => {
+                let end = self.scanned + len;
+                self.scanned = 0;
+                if end <= max {
+                    return Some(JsonFrame::Value(src.split_to(end).freeze()));
+                }
+                src.advance(end);
+                Some(JsonFrame::TooLarge(FrameTooLarge::new(max, end as u64)))
+            }
+            None if window <= max => {
+                self.scanned = window;
+                None
+            }
+            None => {
+                // Over the limit: stop buffering, and discard the rest of the
+                // value as it comes, starting with what is already here.
+                src.advance(window);
+                self.scanned = 0;
+                self.discarding = Some(window as u64);
+                let size = self.discarding_progress(src);
+                Some(JsonFrame::TooLarge(FrameTooLarge::new(max, size)))
+            }
+        }
+    }
+
+    pub(super) fn decode_eof(
+        &mut self,
+        src: &mut BytesMut,
+        max: usize,
+    ) -> io::Result<Option<JsonFrame>> {
+        if let Some(frame) = self.decode(src, max) {
+            return Ok(Some(frame));
+        }
+        if let Some(discarded) = self.discarding {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "connection closed inside an oversized JSON value: {discarded} bytes received"
+                ),
+            ));
+        }
+        if src.is_empty() {
+            return Ok(None);
+        }
+        if self.scanner.in_scalar() {
+            // Nothing but the end of input follows a number or literal, so
+            // the end completes it; `decode` has scanned all of `src`.
+            self.scanner.reset();
+            self.scanned = 0;
+            return Ok(Some(JsonFrame::Value(src.split().freeze())));
+        }
+        Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!(
+                "connection closed inside a JSON value: {} bytes received",
+                src.len()
+            ),
+        ))
+    }
+
+    /// Discards the oversized value's bytes in `src`; true once it has ended.
+    fn discard(&mut self, src: &mut BytesMut) -> bool {
+        self.discarding_progress(src);
+        self.discarding.is_none()
+    }
+
+    /// Discards what `src` holds of the oversized value and returns how many
+    /// of its bytes have gone in all.
+    fn discarding_progress(&mut self, src: &mut BytesMut) -> u64 {
+        let discarded = self.discarding.unwrap_or(0);
+        match self.scanner.feed(src) {
+            Some(len) => {
+                src.advance(len);
+                self.discarding = None;
+                discarded + len as u64
+            }
+            None => {
+                let total = discarded + src.len() as u64;
+                src.clear();
+                self.discarding = Some(total);
+                total
+            }
+        }
+    }
+}
