@@ -242,10 +242,7 @@ impl JsonCodec {
     /// Those of [`decode_frame`](Self::decode_frame), and an error of kind
     /// [`UnexpectedEof`](io::ErrorKind::UnexpectedEof) if the input ends
     /// inside a value (see [`Decoder::decode_eof`]).
-    pub(crate) fn decode_frame_eof(
-        &mut self,
-        src: &mut BytesMut,
-    ) -> io::Result<Option<JsonFrame>> {
+    pub(crate) fn decode_frame_eof(&mut self, src: &mut BytesMut) -> io::Result<Option<JsonFrame>> {
         let max = self.max_frame_length;
         match &mut self.state {
             State::Stream(state) => state.decode_eof(src, max),
@@ -400,5 +397,267 @@ impl Encoder<Bytes> for JsonCodec {
             dst.put_slice(&item);
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const FRAMINGS: [JsonFraming; 3] = [
+        JsonFraming::Stream,
+        JsonFraming::Ndjson,
+        JsonFraming::ContentLength,
+    ];
+
+    fn codec(framing: JsonFraming, max: usize) -> JsonCodec {
+        JsonCodec::new().framing(framing).max_frame_length(max)
+    }
+
+    fn encoded(framing: JsonFraming, values: &[&[u8]]) -> Vec<u8> {
+        let mut codec = codec(framing, usize::MAX);
+        let mut wire = BytesMut::new();
+        for value in values {
+            codec
+                .encode(Bytes::copy_from_slice(value), &mut wire)
+                .unwrap();
+        }
+        wire.to_vec()
+    }
+
+    /// Feeds `wire` in pieces of `chunk` bytes through `decode_frame`, then
+    /// `decode_frame_eof`, and returns every frame and the largest the
+    /// buffer ever got.
+    fn frames_in_chunks(
+        codec: &mut JsonCodec,
+        wire: &[u8],
+        chunk: usize,
+    ) -> (Vec<JsonFrame>, usize) {
+        let mut src = BytesMut::new();
+        let mut frames = Vec::new();
+        let mut most_buffered = 0;
+        for piece in wire.chunks(chunk) {
+            src.extend_from_slice(piece);
+            most_buffered = most_buffered.max(src.len());
+            while let Some(frame) = codec.decode_frame(&mut src).unwrap() {
+                frames.push(frame);
+            }
+        }
+        while let Some(frame) = codec.decode_frame_eof(&mut src).unwrap() {
+            frames.push(frame);
+        }
+        assert!(src.is_empty(), "left {src:?}");
+        (frames, most_buffered)
+    }
+
+    fn value(bytes: &'static [u8]) -> JsonFrame {
+        JsonFrame::Value(Bytes::from_static(bytes))
+    }
+
+    #[test]
+    fn oversized_value_is_reported_once_then_skipped_and_decoding_resumes() {
+        let big = format!(r#"{{"big":"{}","tail":["}}"]}}"#, "x".repeat(10_000));
+        for framing in FRAMINGS {
+            let wire = encoded(framing, &[b"[1]", big.as_bytes(), br#"{"after":2}"#]);
+            for chunk in [1, 100, 4096, wire.len()] {
+                let mut codec = codec(framing, 1000);
+                let (frames, most_buffered) = frames_in_chunks(&mut codec, &wire, chunk);
+                assert_eq!(frames.len(), 3, "{framing:?} in chunks of {chunk}");
+                assert_eq!(frames[0], value(b"[1]"));
+                let JsonFrame::TooLarge(too_large) = &frames[1] else {
+                    panic!("{framing:?}: {:?}", frames[1]);
+                };
+                assert_eq!(too_large.limit(), 1000);
+                assert!(too_large.size() > 1000, "{framing:?}: {too_large}");
+                assert_eq!(frames[2], value(br#"{"after":2}"#), "{framing:?}");
+                // Never more than the limit and a read buffered at once.
+                assert!(
+                    most_buffered <= 1100 + chunk,
+                    "{framing:?}: {most_buffered}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn oversized_value_whole_in_one_read_reports_its_exact_size() {
+        let big = [b'7'; 5000];
+        for framing in FRAMINGS {
+            let wire = encoded(framing, &[&big, b"8"]);
+            let mut codec = codec(framing, 100);
+            let (frames, _) = frames_in_chunks(&mut codec, &wire, wire.len());
+            assert_eq!(
+                frames,
+                [
+                    JsonFrame::TooLarge(FrameTooLarge::new(100, 5000)),
+                    value(b"8")
+                ],
+                "{framing:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn public_decode_reports_the_oversized_value_as_an_error_and_can_go_on() {
+        let mut codec = codec(JsonFraming::Stream, 4);
+        let mut src = BytesMut::from(&b"[1,2,3] 42"[..]);
+        let err = codec.decode(&mut src).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(
+            err.get_ref()
+                .and_then(|e| e.downcast_ref::<FrameTooLarge>()),
+            Some(&FrameTooLarge::new(4, 7))
+        );
+        assert_eq!(codec.decode_eof(&mut src).unwrap().unwrap(), "42");
+    }
+
+    #[test]
+    fn eof_inside_an_oversized_value_is_unexpected_eof() {
+        for framing in [JsonFraming::Stream, JsonFraming::ContentLength] {
+            let wire = encoded(framing, &[format!("\"{}\"", "a".repeat(50)).as_bytes()]);
+            let mut codec = codec(framing, 10);
+            let mut src = BytesMut::from(&wire[..wire.len() - 5]);
+            assert!(matches!(
+                codec.decode_frame(&mut src).unwrap(),
+                Some(JsonFrame::TooLarge(_))
+            ));
+            let err = codec.decode_frame_eof(&mut src).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof, "{framing:?}");
+            assert!(err.to_string().contains("oversized"), "{err}");
+        }
+        // NDJSON: the end of the input ends the line being discarded.
+        let mut codec = codec(JsonFraming::Ndjson, 10);
+        let mut src = BytesMut::from(&[b'1'; 50][..]);
+        assert!(matches!(
+            codec.decode_frame(&mut src).unwrap(),
+            Some(JsonFrame::TooLarge(_))
+        ));
+        assert_eq!(codec.decode_frame_eof(&mut src).unwrap(), None);
+    }
+
+    #[test]
+    fn encode_with_frames_what_serde_json_writes() {
+        let message = serde_json::json!({"jsonrpc": "2.0", "id": 1, "result": "0x1b4"});
+        let text = message.to_string();
+        for framing in FRAMINGS {
+            let mut codec = codec(framing, 1024);
+            let mut dst = BytesMut::from(&b"earlier"[..]);
+            codec
+                .encode_with(&mut dst, |dst| {
+                    serde_json::to_writer(dst.writer(), &message).map_err(io::Error::from)
+                })
+                .unwrap();
+            let expected = encoded(framing, &[text.as_bytes()]);
+            assert_eq!(&dst[..7], b"earlier");
+            assert_eq!(&dst[7..], expected, "{framing:?}");
+        }
+    }
+
+    #[test]
+    fn encode_with_writes_the_content_length_of_every_digit_count() {
+        let mut codec = codec(JsonFraming::ContentLength, usize::MAX);
+        for len in [0, 1, 9, 10, 99, 100, 12_345, 1_000_000] {
+            let mut dst = BytesMut::from(&b"x"[..]);
+            codec
+                .encode_with(&mut dst, |dst| {
+                    dst.put_bytes(b'a', len);
+                    Ok(())
+                })
+                .unwrap();
+            let mut expected = format!("xContent-Length: {len}\r\n\r\n").into_bytes();
+            expected.resize(expected.len() + len, b'a');
+            assert!(dst == expected, "length {len}");
+        }
+    }
+
+    #[test]
+    fn encode_with_leaves_dst_untouched_on_error() {
+        let failing = |dst: &mut BytesMut| {
+            dst.put_slice(b"[1,");
+            Err(io::Error::other("serializer failed"))
+        };
+        let too_long = |dst: &mut BytesMut| {
+            dst.put_bytes(b'1', 11);
+            Ok(())
+        };
+        let empty = |_: &mut BytesMut| Ok(());
+        let two_lines = |dst: &mut BytesMut| {
+            dst.put_slice(b"[\n1]");
+            Ok(())
+        };
+        for framing in FRAMINGS {
+            let mut codec = codec(framing, 10);
+            let mut dst = BytesMut::from(&b"earlier"[..]);
+            let err = codec.encode_with(&mut dst, failing).unwrap_err();
+            assert_eq!(err.to_string(), "serializer failed");
+            let err = codec.encode_with(&mut dst, too_long).unwrap_err();
+            assert_eq!(
+                err.get_ref()
+                    .and_then(|e| e.downcast_ref::<FrameTooLarge>()),
+                Some(&FrameTooLarge::new(10, 11)),
+                "{framing:?}"
+            );
+            if framing != JsonFraming::ContentLength {
+                let err = codec.encode_with(&mut dst, empty).unwrap_err();
+                assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+            }
+            assert_eq!(&dst[..], b"earlier", "{framing:?}");
+        }
+        let mut codec = codec(JsonFraming::Ndjson, 10);
+        let mut dst = BytesMut::new();
+        let err = codec.encode_with(&mut dst, two_lines).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(dst.is_empty());
+    }
+
+    #[test]
+    fn content_length_header_error_is_reported_again_and_not_consumed() {
+        let mut codec = codec(JsonFraming::ContentLength, 1024);
+        let mut src = BytesMut::from(&b"Content-Length: x\r\n\r\n{}"[..]);
+        for _ in 0..2 {
+            let err = codec.decode_frame(&mut src).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+            assert_eq!(src.len(), 23);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic_in_any_framing(
+            bytes in prop::collection::vec(
+                prop_oneof![
+                    8 => prop::sample::select(b"{}[]\"\\ \n\r:,1aC".to_vec()),
+                    1 => any::<u8>(),
+                ],
+                0..400,
+            ),
+            headers in prop::collection::vec(0_usize..400, 0..4),
+            chunk in 1_usize..50,
+            max in 0_usize..64,
+        ) {
+            // Sprinkle well-formed LSP headers so that bodies get decoded too.
+            let mut wire = bytes;
+            for at in headers {
+                let at = at.min(wire.len());
+                wire.splice(at..at, b"Content-Length: 3\r\n\r\n".iter().copied());
+            }
+            for framing in FRAMINGS {
+                let mut codec = codec(framing, max);
+                let mut src = BytesMut::new();
+                for piece in wire.chunks(chunk) {
+                    src.extend_from_slice(piece);
+                    while let Ok(Some(frame)) = codec.decode_frame(&mut src) {
+                        if let JsonFrame::Value(value) = frame {
+                            prop_assert!(value.len() <= max);
+                        }
+                    }
+                }
+                while let Ok(Some(_)) = codec.decode_frame_eof(&mut src) {}
+                let _ = codec.decode(&mut src);
+                let _ = codec.decode_eof(&mut src);
+            }
+        }
     }
 }

@@ -76,8 +76,7 @@ impl NdjsonDecoder {
         let len = line.len() - usize::from(line.ends_with(b"\r"));
         if len > max {
             return Ok(Some(JsonFrame::TooLarge(FrameTooLarge::new(
-                max,
-                len as u64,
+                max, len as u64,
             ))));
         }
         let (start, end) = trim(&line);
@@ -108,8 +107,14 @@ impl NdjsonDecoder {
 
 /// The range of `line` without leading and trailing whitespace.
 fn trim(line: &[u8]) -> (usize, usize) {
-    let start = line.iter().position(|&b| !is_space(b)).unwrap_or(line.len());
-    let end = line.iter().rposition(|&b| !is_space(b)).map_or(start, |i| i + 1);
+    let start = line
+        .iter()
+        .position(|&b| !is_space(b))
+        .unwrap_or(line.len());
+    let end = line
+        .iter()
+        .rposition(|&b| !is_space(b))
+        .map_or(start, |i| i + 1);
     (start, end)
 }
 

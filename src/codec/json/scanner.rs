@@ -358,3 +358,159 @@ impl StreamDecoder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `input` to a fresh decoder in pieces of `chunk` bytes and
+    /// returns the frames and the bytes the scanner looked at.
+    fn decode_in_chunks(input: &[u8], chunk: usize, max: usize) -> (Vec<JsonFrame>, u64) {
+        let mut decoder = StreamDecoder::new(max);
+        let mut src = BytesMut::new();
+        let mut frames = Vec::new();
+        for piece in input.chunks(chunk) {
+            src.extend_from_slice(piece);
+            while let Some(frame) = decoder.decode(&mut src, max) {
+                frames.push(frame);
+            }
+        }
+        while let Some(frame) = decoder.decode_eof(&mut src, max).unwrap() {
+            frames.push(frame);
+        }
+        (frames, decoder.scanner.steps)
+    }
+
+    fn nested(depth: usize) -> Vec<u8> {
+        let mut value = vec![b'['; depth];
+        value.extend(std::iter::repeat_n(b']', depth));
+        value
+    }
+
+    /// A 16 MiB object of many small strings, numbers and nested arrays.
+    fn big_object() -> Vec<u8> {
+        let mut value = b"{".to_vec();
+        let mut i = 0;
+        while value.len() < 16 * 1024 * 1024 {
+            value.extend_from_slice(format!(r#""k{i}":["a\"b\\",{i},{{"x":"}}]"}}],"#).as_bytes());
+            i += 1;
+        }
+        value.extend_from_slice(br#""end":null}"#);
+        value
+    }
+
+    #[test]
+    fn each_byte_is_scanned_once_however_the_input_is_split() {
+        let value = big_object();
+        let max = 32 * 1024 * 1024;
+        for chunk in [1, 7, 4096, 65_536, value.len()] {
+            let (frames, steps) = decode_in_chunks(&value, chunk, max);
+            assert_eq!(
+                frames,
+                [JsonFrame::Value(value.clone().into())],
+                "chunk {chunk}"
+            );
+            assert_eq!(steps, value.len() as u64, "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn an_oversized_value_is_scanned_once_while_discarded() {
+        let value = big_object();
+        let max = 1024 * 1024;
+        let (frames, steps) = decode_in_chunks(&value, 4096, max);
+        // Reported when the read that crossed the limit arrived, with all of
+        // the value that read brought.
+        let received = (max / 4096 + 1) * 4096;
+        assert_eq!(
+            frames,
+            [JsonFrame::TooLarge(FrameTooLarge::new(
+                max,
+                received as u64
+            ))]
+        );
+        assert_eq!(steps, value.len() as u64);
+    }
+
+    #[test]
+    fn many_values_cost_one_step_per_byte_of_value() {
+        let input = b"{\"a\":1} [2] \"three\" 4 true null{}[]";
+        let value_bytes = input.iter().filter(|&&b| b != b' ').count();
+        let (frames, steps) = decode_in_chunks(input, 1, 1024);
+        assert_eq!(frames.len(), 8);
+        assert_eq!(steps, value_bytes as u64);
+    }
+
+    #[test]
+    fn bracket_kinds_are_remembered_across_words_of_the_stack() {
+        // 130 levels span three words; the mismatch is at the deepest.
+        let mut value = Vec::new();
+        for level in 0..130 {
+            value.push(if level % 3 == 0 { b'{' } else { b'[' });
+        }
+        let mut closers: Vec<u8> = value
+            .iter()
+            .rev()
+            .map(|&open| if open == b'{' { b'}' } else { b']' })
+            .collect();
+        let mut scanner = Scanner::new(usize::MAX);
+        let mut balanced = value.clone();
+        balanced.extend_from_slice(&closers);
+        assert_eq!(scanner.feed(&balanced), Some(balanced.len()));
+
+        // The innermost (level 129, `{`) closed by `]`: the value ends there.
+        closers[0] = b']';
+        let mut mismatched = value.clone();
+        mismatched.extend_from_slice(&closers);
+        assert_eq!(scanner.feed(&mismatched), Some(131));
+        // And the scanner is ready for the next value.
+        assert_eq!(scanner.feed(b"[]"), Some(2));
+    }
+
+    #[test]
+    fn depth_beyond_the_tracked_levels_costs_no_memory() {
+        let mut scanner = Scanner::new(128);
+        let opening = vec![b'['; 1 << 20];
+        assert_eq!(scanner.feed(&opening), None);
+        assert!(scanner.kinds.len() <= 2, "{} words", scanner.kinds.len());
+        // Untracked levels accept either closer; tracked ones still check.
+        let mut closing = vec![b'}'; (1 << 20) - 128];
+        closing.extend_from_slice(b"]]}");
+        assert_eq!(scanner.feed(&closing), Some(closing.len()));
+    }
+
+    #[test]
+    fn a_deeply_nested_stack_is_released_after_its_value() {
+        let mut scanner = Scanner::new(usize::MAX);
+        let value = nested(1 << 20);
+        assert_eq!(scanner.feed(&value), Some(value.len()));
+        assert_eq!(scanner.kinds.capacity(), 0);
+        let small = nested(100);
+        assert_eq!(scanner.feed(&small), Some(small.len()));
+        assert_eq!(scanner.kinds.len(), 2);
+    }
+
+    #[test]
+    fn a_top_level_scalar_ends_before_the_byte_that_ends_it() {
+        for (input, end) in [
+            (&b"123 "[..], Some(3)),
+            (b"true,", Some(4)),
+            (b"null:", Some(4)),
+            (b"1.5e3{", Some(5)),
+            (b"-2[", Some(2)),
+            (b"x]", Some(1)),
+            (b"hello\"", Some(5)),
+            (b"nul", None),
+        ] {
+            assert_eq!(Scanner::new(64).feed(input), end, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn an_escape_split_from_its_backslash_is_still_an_escape() {
+        let mut scanner = Scanner::new(64);
+        assert_eq!(scanner.feed(br#"["a\"#), None);
+        assert_eq!(scanner.feed(br#""]"#), None);
+        assert_eq!(scanner.feed(br#"",1]"#), Some(4));
+    }
+}
