@@ -21,7 +21,7 @@ impl NdjsonDecoder {
     pub(super) fn decode(&mut self, src: &mut BytesMut, max: usize) -> Option<JsonFrame> {
         loop {
             if self.discarding.is_some() {
-                self.discard(src);
+                self.discard(src, 0);
                 if self.discarding.is_some() {
                     return None;
                 }
@@ -35,10 +35,9 @@ impl NdjsonDecoder {
                     self.searched = window;
                     return None;
                 }
-                src.advance(window);
                 self.searched = 0;
-                self.discarding = Some(window as u64);
-                let size = self.discard(src);
+                self.discarding = Some(0);
+                let size = self.discard(src, window);
                 return Some(JsonFrame::TooLarge(FrameTooLarge::new(max, size)));
             };
 
@@ -83,13 +82,15 @@ impl NdjsonDecoder {
         Ok((start < end).then(|| JsonFrame::Value(line.slice(start..end))))
     }
 
-    /// Discards `src` up to and including the next newline, and returns how
-    /// many bytes of the oversized line (without its `\r\n`, as far as seen)
-    /// have gone in all.
-    fn discard(&mut self, src: &mut BytesMut) -> u64 {
+    /// Discards `src` up to and including the next newline, which is not in
+    /// its first `searched` bytes, and returns how many bytes of the
+    /// oversized line (without its line ending, as far as seen) have gone in
+    /// all.
+    fn discard(&mut self, src: &mut BytesMut, searched: usize) -> u64 {
         let discarded = self.discarding.unwrap_or(0);
-        match memchr(b'\n', src) {
-            Some(newline) => {
+        match memchr(b'\n', &src[searched..]) {
+            Some(found) => {
+                let newline = searched + found;
                 let cr = newline > 0 && src[newline - 1] == b'\r';
                 src.advance(newline + 1);
                 self.discarding = None;
