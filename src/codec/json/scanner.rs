@@ -47,6 +47,87 @@ pub(super) fn is_space(byte: u8) -> bool {
     CLASS[byte as usize] == SPACE
 }
 
+// Eight bytes at a time: a word with each byte's high bit set where the
+// byte equals `b` in `word`. Bits above the first match may be set wrongly
+// (a borrow runs into them), but the lowest set bit is always right, so
+// only the first match is used.
+const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+
+fn bytes_equal(word: u64, b: u8) -> u64 {
+    let diff = word ^ (ONES * u64::from(b));
+    diff.wrapping_sub(ONES) & !diff & HIGHS
+}
+
+/// Where the first of the first matches lies in a little-endian word.
+fn first_match(matches: u64) -> usize {
+    (matches.trailing_zeros() / 8) as usize
+}
+
+/// How many bytes at the front of `bytes` are neither quotes nor brackets.
+fn find_structural(bytes: &[u8]) -> usize {
+    // Between strings there are usually a few bytes (`":`, `,`, a short
+    // number), where a table lookup per byte wins; long runs (arrays of
+    // numbers, whitespace) go eight bytes at a time. Measured with
+    // `benches/codec.rs` and objects of small fields, hex strings and
+    // numbers: 1.2, 3.9 and 6.4 GB/s, against 0.9, 3.4 and 2.5 GB/s for a
+    // plain table loop and memchr in strings.
+    //
+    // Setting bit 5 folds `[` onto `{` and `]` onto `}`, so three
+    // comparisons find all five bytes; it also folds 0x02 onto `"`, which the
+    // table check below throws out.
+    const FOLD: u64 = u64::from_ne_bytes([0x20; 8]);
+    let head = &bytes[..bytes.len().min(16)];
+    if let Some(found) = head.iter().position(|&b| CLASS[b as usize] >= QUOTE) {
+        return found;
+    }
+    let mut i = head.len();
+    while let Some(chunk) = bytes[i..].first_chunk::<8>() {
+        let word = u64::from_le_bytes(*chunk) | FOLD;
+        let matches = bytes_equal(word, b'"') | bytes_equal(word, b'{') | bytes_equal(word, b'}');
+        if matches == 0 {
+            i += 8;
+            continue;
+        }
+        i += first_match(matches);
+        if CLASS[bytes[i] as usize] >= QUOTE {
+            return i;
+        }
+        i += 1;
+    }
+    while i < bytes.len() && CLASS[bytes[i] as usize] < QUOTE {
+        i += 1;
+    }
+    i
+}
+
+/// Where the first `"` or `\` in `bytes` is.
+fn find_quote_or_backslash(bytes: &[u8]) -> Option<usize> {
+    // Most strings in JSON-RPC are short (keys, small values), where a call
+    // into memchr's vector loop costs more than it saves: look at the first
+    // words here, and leave long runs to memchr.
+    const SHORT: usize = 16;
+    let mut i = 0;
+    while i < SHORT {
+        let Some(chunk) = bytes[i..].first_chunk::<8>() else {
+            break;
+        };
+        let word = u64::from_le_bytes(*chunk);
+        let matches = bytes_equal(word, b'"') | bytes_equal(word, b'\\');
+        if matches != 0 {
+            return Some(i + first_match(matches));
+        }
+        i += 8;
+    }
+    memchr2(b'"', b'\\', &bytes[i..]).map(|found| i + found)
+}
+
+/// How long the number, literal or junk token at the front of `bytes` is,
+/// if something ends it.
+fn scalar_len(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| CLASS[b as usize] != PLAIN)
+}
+
 /// Where the scanner is, lexically.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Lex {
@@ -139,71 +220,80 @@ impl Scanner {
     }
 
     fn run(&mut self, input: &[u8]) -> Option<usize> {
-        let mut i = 0;
-        loop {
-            match self.lex {
-                Lex::Structure => {
-                    // The hot loop: between strings, only brackets matter.
-                    while i < input.len() && CLASS[input[i] as usize] < QUOTE {
-                        i += 1;
+        // Pick up where the last call stopped. From there on the state is
+        // which loop is running rather than a variable read at every token,
+        // which the branch predictor handles better.
+        let (mut i, mut in_string) = match self.lex {
+            Lex::Structure => (0, false),
+            Lex::String => (0, true),
+            Lex::Escape => {
+                // Whatever follows the backslash, `"` and `\` included, is
+                // part of the string.
+                input.first()?;
+                (1, true)
+            }
+            Lex::Scalar => return scalar_len(input),
+            Lex::Start => {
+                let &byte = input.first()?;
+                match CLASS[byte as usize] {
+                    PLAIN => {
+                        self.lex = Lex::Scalar;
+                        return scalar_len(&input[1..]).map(|len| len + 1);
                     }
-                    let &byte = input.get(i)?;
-                    i += 1;
-                    match CLASS[byte as usize] {
-                        QUOTE => self.lex = Lex::String,
-                        OPEN => self.push(byte == b'{'),
-                        // CLOSE, the only class left.
-                        _ => {
-                            if !self.pop(byte == b'}') || self.depth == 0 {
-                                return Some(i);
-                            }
-                        }
+                    QUOTE => (1, true),
+                    OPEN => {
+                        self.push(byte == b'{');
+                        (1, false)
                     }
-                }
-                Lex::String => {
-                    let found = memchr2(b'"', b'\\', &input[i..])?;
-                    i += found + 1;
-                    if input[i - 1] == b'\\' {
-                        self.lex = Lex::Escape;
-                    } else if self.depth == 0 {
-                        return Some(i);
-                    } else {
-                        self.lex = Lex::Structure;
-                    }
-                }
-                Lex::Escape => {
-                    if i == input.len() {
-                        return None;
-                    }
-                    // Whatever follows the backslash, `"` and `\` included,
-                    // is part of the string.
-                    i += 1;
-                    self.lex = Lex::String;
-                }
-                Lex::Scalar => {
-                    while i < input.len() && CLASS[input[i] as usize] == PLAIN {
-                        i += 1;
-                    }
-                    return (i < input.len()).then_some(i);
-                }
-                Lex::Start => {
-                    let &byte = input.get(i)?;
-                    i += 1;
-                    match CLASS[byte as usize] {
-                        PLAIN => self.lex = Lex::Scalar,
-                        QUOTE => self.lex = Lex::String,
-                        OPEN => {
-                            self.push(byte == b'{');
-                            self.lex = Lex::Structure;
-                        }
-                        // A stray closer, `,` or `:` at the top level is a
-                        // value of its own, for the parser to reject. (The
-                        // decoder skips whitespace before a value, so SPACE
-                        // does not occur here.)
-                        _ => return Some(i),
-                    }
+                    // A stray closer, `,` or `:` at the top level is a value
+                    // of its own, for the parser to reject. (The decoder
+                    // skips whitespace before a value, so SPACE does not
+                    // occur here.)
+                    _ => return Some(1),
                 }
             }
+        };
+
+        loop {
+            if in_string {
+                loop {
+                    let Some(found) = find_quote_or_backslash(&input[i..]) else {
+                        self.lex = Lex::String;
+                        return None;
+                    };
+                    i += found + 1;
+                    if input[i - 1] == b'"' {
+                        break;
+                    }
+                    if i == input.len() {
+                        self.lex = Lex::Escape;
+                        return None;
+                    }
+                    i += 1;
+                }
+                if self.depth == 0 {
+                    return Some(i);
+                }
+            }
+
+            // Between strings, inside a container: only brackets matter.
+            loop {
+                i += find_structural(&input[i..]);
+                let Some(&byte) = input.get(i) else {
+                    self.lex = Lex::Structure;
+                    return None;
+                };
+                i += 1;
+                if byte == b'"' {
+                    break;
+                }
+                if CLASS[byte as usize] == OPEN {
+                    self.push(byte == b'{');
+                } else if !self.pop(byte == b'}') || self.depth == 0 {
+                    return Some(i);
+                }
+            }
+            in_string = true;
         }
     }
 
