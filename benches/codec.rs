@@ -16,7 +16,9 @@
 use std::hint::black_box;
 
 use bytes::{Bytes, BytesMut};
-use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{
+    BatchSize, Bencher, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
+};
 use tokio_util::codec::{Decoder, Encoder};
 use tower_ipc::codec::{JsonCodec, JsonFraming, LengthPrefixed};
 
@@ -138,9 +140,37 @@ fn json_value(len: usize) -> Bytes {
     value.into()
 }
 
-/// `values` framed one after another, and the bytes of the values alone.
-fn json_wire(framing: JsonFraming, size: usize) -> (BytesMut, usize) {
-    let value = json_value(size);
+/// About `len` bytes of an array of numbers: long runs without a string.
+fn json_numbers(len: usize) -> Bytes {
+    let mut value = String::from("[");
+    let mut i = 0_u64;
+    while value.len() < len {
+        value.push_str(&format!("{},", i * 7919 % 100_000));
+        i += 1;
+    }
+    value.push_str("0]");
+    value.into()
+}
+
+/// About `len` bytes of an array of small objects: a token every few bytes,
+/// the hardest case for the branch predictor.
+fn json_small_fields(len: usize) -> Bytes {
+    let mut value = String::from("[");
+    let mut i = 0_u64;
+    while value.len() < len {
+        value.push_str(&format!(
+            r#"{{"id":{i},"ok":true,"name":"n{}","tags":["a","bc"]}},"#,
+            i % 1000
+        ));
+        i += 1;
+    }
+    value.push_str("null]");
+    value.into()
+}
+
+/// A value of `size` bytes, framed as many times as one iteration takes, and
+/// the bytes of the values alone.
+fn json_wire(framing: JsonFraming, value: Bytes, size: usize) -> (BytesMut, usize) {
     let count = frames_per_iteration(size);
     let mut codec = json_codec(framing);
     let mut wire = BytesMut::new();
@@ -156,33 +186,55 @@ fn json_decode(c: &mut Criterion) {
     for (framing, name) in JSON_FRAMINGS {
         let mut group = c.benchmark_group(format!("{name}/decode"));
         for (size, label) in JSON_SIZES {
-            let (wire, value_bytes) = json_wire(framing, size);
-            let mut codec = json_codec(framing);
             if size >= 16 * 1024 * 1024 {
                 group.sample_size(20);
             }
+            let (wire, value_bytes) = json_wire(framing, json_value(size), size);
             group.throughput(Throughput::Bytes(value_bytes as u64));
             group.bench_function(BenchmarkId::from_parameter(label), |b| {
-                b.iter_batched_ref(
-                    || wire.clone(),
-                    |rest| {
-                        // Reads arrive in the buffer without a copy: each is
-                        // the next slice of the same allocation, joined back
-                        // in O(1).
-                        let mut src = BytesMut::new();
-                        while !rest.is_empty() {
-                            src.unsplit(rest.split_to(READ_SIZE.min(rest.len())));
-                            while let Some(frame) = codec.decode(&mut src).expect("well formed") {
-                                black_box(frame);
-                            }
-                        }
-                    },
-                    BatchSize::LargeInput,
-                );
+                decode_in_reads(b, json_codec(framing), &wire);
             });
         }
         group.finish();
     }
+}
+
+/// What the stream scanner's speed depends on: how dense the tokens are.
+fn json_stream_shapes(c: &mut Criterion) {
+    const SIZE: usize = 1024 * 1024;
+    let mut group = c.benchmark_group("json_stream/shape");
+    let shapes = [
+        ("hex_strings", json_value(SIZE)),
+        ("numbers", json_numbers(SIZE)),
+        ("small_fields", json_small_fields(SIZE)),
+    ];
+    for (label, value) in shapes {
+        let (wire, value_bytes) = json_wire(JsonFraming::Stream, value, SIZE);
+        group.throughput(Throughput::Bytes(value_bytes as u64));
+        group.bench_function(BenchmarkId::from_parameter(label), |b| {
+            decode_in_reads(b, json_codec(JsonFraming::Stream), &wire);
+        });
+    }
+    group.finish();
+}
+
+/// Decodes all of `wire`, handed to the codec in reads of [`READ_SIZE`].
+fn decode_in_reads(b: &mut Bencher<'_>, mut codec: JsonCodec, wire: &BytesMut) {
+    b.iter_batched_ref(
+        || wire.clone(),
+        |rest| {
+            // Reads arrive in the buffer without a copy: each is the next
+            // slice of the same allocation, joined back in O(1).
+            let mut src = BytesMut::new();
+            while !rest.is_empty() {
+                src.unsplit(rest.split_to(READ_SIZE.min(rest.len())));
+                while let Some(frame) = codec.decode(&mut src).expect("well formed") {
+                    black_box(frame);
+                }
+            }
+        },
+        BatchSize::LargeInput,
+    );
 }
 
 fn json_encode(c: &mut Criterion) {
@@ -216,6 +268,7 @@ criterion_group!(
     length_prefixed_encode,
     length_prefixed_decode,
     json_decode,
+    json_stream_shapes,
     json_encode
 );
 criterion_main!(benches);
