@@ -603,7 +603,7 @@ fn content_length_encodes_the_lsp_header() {
 
 #[test]
 fn content_length_accepts_header_variants() {
-    let cases: [&[u8]; 7] = [
+    let cases: [&[u8]; 8] = [
         b"Content-Length: 7\r\n\r\n[1,2,3]",
         b"content-length: 7\r\n\r\n[1,2,3]",
         b"CONTENT-LENGTH:7\r\n\r\n[1,2,3]",
@@ -611,6 +611,8 @@ fn content_length_accepts_header_variants() {
         b"Content-Type: application/vscode-jsonrpc; charset=utf-8\r\nContent-Length: 7\r\n\r\n[1,2,3]",
         b"Content-Length: 7\r\nContent-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n[1,2,3]",
         b"Content-Length: 0007\r\nX-Anything: a:b:c\r\n\r\n[1,2,3]",
+        // A stray line ending left before the headers.
+        b"\r\nContent-Length: 7\r\n\r\n[1,2,3]",
     ];
     for wire in cases {
         for chunk in 1..=wire.len() {
@@ -639,8 +641,12 @@ fn content_length_body_is_taken_as_it_is() {
 fn content_length_malformed_headers_are_errors_that_say_what_was_wrong() {
     let mut too_long = b"Content-Length: 2\r\nX-Padding: ".to_vec();
     too_long.resize(9000, b'a');
-    let cases: [(&[u8], &str); 9] = [
+    let cases: [(&[u8], &str); 10] = [
         (b"{\"a\":1}\r\n\r\n", "without a Content-Length header"),
+        (
+            b"\r\n\r\nContent-Length: 2\r\n\r\n{}",
+            "without a Content-Length header",
+        ),
         (
             b"Content-Type: json\r\n\r\n{}",
             "without a Content-Length header",

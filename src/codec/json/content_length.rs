@@ -143,6 +143,10 @@ fn parse_headers(block: &[u8]) -> io::Result<u64> {
     let mut announced = None;
     for line in block.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            // A stray line ending before the headers.
+            continue;
+        }
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             return Err(invalid(format!(
                 "LSP header line without a colon: \"{}\"",
@@ -220,7 +224,7 @@ fn header(len: usize) -> ([u8; MAX_ENCODED_HEADER], usize) {
 }
 
 /// The longest header [`header`] writes: 20 digits hold any `u64`.
-const MAX_ENCODED_HEADER: usize = "Content-Length: \r\n\r\n".len() + 20;
+pub(super) const MAX_ENCODED_HEADER: usize = "Content-Length: \r\n\r\n".len() + 20;
 
 /// Appends the header for a body of `len` bytes.
 pub(super) fn put_header(dst: &mut BytesMut, len: usize) {

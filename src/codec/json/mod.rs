@@ -387,7 +387,7 @@ impl Encoder<Bytes> for JsonCodec {
         }
         if let State::ContentLength(_) = self.state {
             // The length is known: the header can go first.
-            dst.reserve(item.len() + 32);
+            dst.reserve(content_length::MAX_ENCODED_HEADER + item.len());
             content_length::put_header(dst, item.len());
             dst.put_slice(&item);
             return Ok(());
