@@ -236,9 +236,11 @@ pub(super) fn put_header(dst: &mut BytesMut, len: usize) {
 ///
 /// The body's length is known only once it is written, so it goes after
 /// room for the longest header and is then moved back once to meet the real
-/// one: a `memmove` within `dst`, which costs less than serializing into a
-/// scratch buffer and copying from there, and keeps no buffer alive between
-/// messages.
+/// one: a `memmove` within `dst`. Serializing into a scratch buffer and
+/// copying from there measured the same (both about 1.1 GB/s for
+/// `serde_json` output of 1 KiB to 1 MiB, bound by serialization), but
+/// would keep a buffer as large as the largest message alive per
+/// connection.
 pub(super) fn encode(
     dst: &mut BytesMut,
     max: usize,

@@ -255,6 +255,12 @@ impl JsonCodec {
     /// `serde_json::to_writer((&mut *dst).writer(), &message)`, without an
     /// intermediate buffer.
     ///
+    /// `serde_json` writes many small pieces, and the `bytes` crate's
+    /// `Writer` does not override `write_all`, so each piece goes through
+    /// the default retry loop: serializing that way measured 0.47 GB/s,
+    /// against 1.1 GB/s through an [`io::Write`] adapter whose `write_all`
+    /// is `BytesMut::extend_from_slice` (as fast as a `Vec`).
+    ///
     /// # Errors
     ///
     /// The error `write` returns; [`FrameTooLarge`] if it wrote more than the
