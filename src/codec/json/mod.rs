@@ -59,9 +59,9 @@ pub(crate) enum JsonFrame {
 /// it alone separates. The encoder ends each value with `\n`.
 ///
 /// ```text
-///   {"id":1}{"id":2}  [3,4]\n"five" 6 true\n
+///   {"id":1}{"id":2}  [3,4]\n"five" 42 true\n
 ///   └──────┘└──────┘  └───┘  └────┘ └┘ └──┘
-///    value   value    value  value  value value
+///    six values: the whitespace between them is not part of any
 /// ```
 ///
 /// [`JsonFraming::Ndjson`]: one value per line. Lines end with `\n` or
