@@ -9,12 +9,14 @@
 //! | codec | wire format |
 //! |---|---|
 //! | [`LengthPrefixed`] | a 1, 2, 4 or 8-byte length, big or little endian, then the payload |
+//! | [`JsonCodec`] | JSON values: back to back (Ethereum IPC), one per line (NDJSON), or after a `Content-Length` header (LSP) |
 
 mod error;
 mod json;
 mod length_prefixed;
 
 pub use error::FrameTooLarge;
+#[cfg(feature = "json-rpc")]
 pub(crate) use json::JsonFrame;
 pub use json::{JsonCodec, JsonFraming};
 pub use length_prefixed::{LengthPrefixed, LengthWidth};
