@@ -32,6 +32,7 @@ mod response;
 mod router;
 mod server;
 mod subscription;
+mod write;
 
 pub use client::{Builder as ClientBuilder, CallError, JsonRpcClient, SubscriptionStream};
 pub use context::Context;

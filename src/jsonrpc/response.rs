@@ -3,7 +3,7 @@ use std::fmt;
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::{ErrorObject, Id, subscription::Activation};
+use super::{ErrorObject, Id, subscription::Activation, write::write_json};
 
 /// The answer to a JSON-RPC request: a result or an [`ErrorObject`], for the
 /// request's [`Id`].
@@ -29,9 +29,9 @@ impl Response {
     /// A successful answer. A value that fails to serialize becomes an
     /// internal error answer instead.
     pub fn result<T: Serialize + ?Sized>(id: Id, value: &T) -> Self {
-        let mut json = BytesMut::new().writer();
-        match serde_json::to_writer(&mut json, value) {
-            Ok(()) => Self::raw(id, json.into_inner().freeze()),
+        let mut json = BytesMut::with_capacity(64);
+        match write_json(&mut json, value) {
+            Ok(()) => Self::raw(id, json.freeze()),
             Err(err) => Self::error(
                 id,
                 ErrorObject::internal_error(format_args!("the result cannot be serialized: {err}")),
@@ -116,9 +116,8 @@ impl Response {
             }
             Outcome::Error(err) => {
                 dst.put_slice(br#","error":"#);
-                let mut writer = dst.writer();
                 // An error object always serializes: strings, numbers, raw JSON.
-                let _ = serde_json::to_writer(&mut writer, err);
+                let _ = write_json(dst, err);
             }
         }
         dst.put_u8(b'}');

@@ -18,7 +18,7 @@ use futures::{Stream, StreamExt};
 use serde::Serialize;
 use tokio::{sync::oneshot, task::AbortHandle};
 
-use super::ErrorObject;
+use super::{ErrorObject, write::write_json};
 
 /// A subscription method: the names of its three parts, how many items may
 /// wait for a slow peer, and what happens when more arrive.
@@ -361,10 +361,9 @@ fn notification_prefix(method: &str, id: &str) -> Bytes {
 }
 
 fn notification<T: Serialize>(prefix: &[u8], item: &T) -> Result<Bytes, serde_json::Error> {
-    let mut message = BytesMut::with_capacity(prefix.len() + 64).writer();
-    message.get_mut().put_slice(prefix);
-    serde_json::to_writer(&mut message, item)?;
-    let mut message = message.into_inner();
+    let mut message = BytesMut::with_capacity(prefix.len() + 64);
+    message.put_slice(prefix);
+    write_json(&mut message, item)?;
     message.put_slice(b"}}");
     Ok(message.freeze())
 }
@@ -379,7 +378,6 @@ fn error_notification(method: &str, id: &str, error: &ErrorObject) -> Bytes {
 }
 
 fn put_json_string(dst: &mut BytesMut, s: &str) {
-    let mut writer = dst.writer();
     // Serializing a string cannot fail.
-    let _ = serde_json::to_writer(&mut writer, s);
+    let _ = write_json(dst, s);
 }

@@ -30,7 +30,7 @@ use tokio_util::sync::PollSender;
 
 use dispatch::{Command, Reconnect, Settings};
 
-use super::{Request, Response, Subscription};
+use super::{Request, Response, Subscription, write::write_json};
 use crate::{Endpoint, client::Error, codec::JsonCodec};
 
 /// A JSON-RPC client: typed calls, notifications, batches and subscriptions,
@@ -441,10 +441,8 @@ fn write_request(dst: &mut BytesMut, id: Option<u64>, method: &str, params: Opti
         dst.put_u8(b',');
     }
     dst.put_slice(br#""method":"#);
-    let mut writer = dst.writer();
     // Serializing a string cannot fail.
-    let _ = serde_json::to_writer(&mut writer, method);
-    let dst = writer.into_inner();
+    let _ = write_json(dst, method);
     if let Some(params) = params {
         dst.put_slice(br#","params":"#);
         dst.put_slice(params);
