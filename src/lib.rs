@@ -46,6 +46,7 @@
 //! | [`codec`] | framing: bytes to frames and back, with a maximum frame length |
 //! | [`server`] | serves a [`tower::Service`] on a listener through a codec, pipelined |
 //! | [`client`] | a connection as a [`tower::Service`], pipelined and shareable |
+//! | [`process`] | child processes: lifetime events, waiting until ready, a supervisor that restarts |
 //!
 //! [tower]: https://docs.rs/tower
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -53,6 +54,7 @@
 pub mod client;
 pub mod codec;
 mod endpoint;
+pub mod process;
 pub mod server;
 mod sys;
 pub mod transport;

@@ -9,9 +9,12 @@
 //! | codec | wire format |
 //! |---|---|
 //! | [`LengthPrefixed`] | a 1, 2, 4 or 8-byte length, big or little endian, then the payload |
+//! | [`PipeMessageCodec`] | decred's pipe messages: version, a type string, a 4-byte little-endian length, the payload |
 
 mod error;
 mod length_prefixed;
+mod pipe_message;
 
 pub use error::FrameTooLarge;
 pub use length_prefixed::{LengthPrefixed, LengthWidth};
+pub use pipe_message::{PipeMessage, PipeMessageCodec, PipeMessageError};
