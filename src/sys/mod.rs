@@ -156,3 +156,42 @@ impl PipeStream {
         PipeStream::from_files(read, write)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_accepts_a_pipe_with_its_identity_and_refuses_another() {
+        let (_read, write) = pipe().expect("pipe");
+        let number = number(&write);
+        let identity = identity(&write).expect("identity");
+        imp::check(number, Access::Write, Some(&identity)).expect("its own identity");
+
+        let err = imp::check(number, Access::Write, Some("0.0")).expect_err("another identity");
+        let message = err.to_string();
+        assert!(
+            message.contains("not the pipe the parent made for this process"),
+            "{message}"
+        );
+        assert!(message.contains(&number.to_string()), "{message}");
+    }
+
+    #[test]
+    fn check_refuses_stdio_and_numbers_that_are_not_open() {
+        // Far above anything a test process opens.
+        let err = imp::check(0x0fff_fff0, Access::Read, None).expect_err("not open");
+        assert!(err.to_string().contains("is not open"), "{err}");
+        assert!(err.to_string().contains(&0x0fff_fff0.to_string()), "{err}");
+
+        #[cfg(unix)]
+        let stdout = 1;
+        #[cfg(windows)]
+        let stdout = {
+            use std::os::windows::io::AsRawHandle;
+            std::io::stdout().as_raw_handle().addr() as u64
+        };
+        let err = imp::check(stdout, Access::Write, None).expect_err("stdout");
+        assert!(err.to_string().contains("this process's stdout"), "{err}");
+    }
+}
