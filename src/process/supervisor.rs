@@ -260,7 +260,7 @@ impl Builder {
             restarts: 0,
             stopped: false,
         });
-        tracing::info!(program = %program, pid = ?running.pid, "child ready");
+        tracing::info!(program = %program, pid = running.pid, "child ready");
         let stop = CancellationToken::new();
         let task = Task {
             config: self.clone(),
@@ -315,7 +315,7 @@ impl Running {
             return status;
         }
         tracing::warn!(
-            program = %self.program, pid = ?self.pid, ?grace,
+            program = %self.program, pid = self.pid, ?grace,
             "child did not exit within the grace period; killing it"
         );
         self.child.kill().await?;
@@ -325,10 +325,10 @@ impl Running {
     fn log(&mut self, event: Option<io::Result<super::LifetimeEvent>>) {
         match event {
             Some(Ok(event)) => {
-                tracing::info!(program = %self.program, pid = ?self.pid, %event, "child lifetime event");
+                tracing::info!(program = %self.program, pid = self.pid, %event, "child lifetime event");
             }
             Some(Err(err)) => {
-                tracing::warn!(program = %self.program, pid = ?self.pid, error = %err, "bad lifetime event; ignoring the rest");
+                tracing::warn!(program = %self.program, pid = self.pid, error = %err, "bad lifetime event; ignoring the rest");
                 self.events_open = false;
             }
             None => self.events_open = false,
@@ -423,11 +423,11 @@ where
             }
             match &status {
                 Ok(status) => tracing::warn!(
-                    program = %running.program, pid = ?running.pid, %status, delay = ?backoff,
+                    program = %running.program, pid = running.pid, %status, delay = ?backoff,
                     "child exited; restarting"
                 ),
                 Err(err) => tracing::warn!(
-                    program = %running.program, pid = ?running.pid, error = %err, delay = ?backoff,
+                    program = %running.program, pid = running.pid, error = %err, delay = ?backoff,
                     "child lost; restarting"
                 ),
             }
@@ -470,7 +470,7 @@ where
             };
             match started {
                 Ok((running, client)) => {
-                    tracing::info!(program = %running.program, pid = ?running.pid, "child restarted and ready");
+                    tracing::info!(program = %running.program, pid = running.pid, "child restarted and ready");
                     self.state.send_modify(|state| {
                         state.client = Some(client);
                         state.pid = running.pid;
@@ -490,7 +490,7 @@ where
     /// (and the child's stdin) once the calls in flight are answered, then
     /// gives the child the grace period to exit.
     async fn shut_down(&mut self, mut running: Running) -> io::Result<ExitStatus> {
-        tracing::info!(program = %running.program, pid = ?running.pid, "shutting down: closing the child's stdin");
+        tracing::info!(program = %running.program, pid = running.pid, "shutting down: closing the child's stdin");
         self.state.send_modify(|state| {
             state.client = None;
             state.pid = None;
@@ -498,7 +498,7 @@ where
         });
         let status = running.finish(self.config.grace_period).await;
         if let Ok(status) = &status {
-            tracing::info!(program = %running.program, pid = ?running.pid, %status, "child exited");
+            tracing::info!(program = %running.program, pid = running.pid, %status, "child exited");
         }
         status
     }
