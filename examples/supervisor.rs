@@ -106,7 +106,11 @@ async fn run_jobs<S>(service: &S, round: &str, ids: std::ops::RangeInclusive<u32
 where
     S: Service<Bytes, Response = Bytes, Error = BoxError> + Clone,
 {
-    println!("supervisor: {round}: sending jobs {}..={}", ids.start(), ids.end());
+    println!(
+        "supervisor: {round}: sending jobs {}..={}",
+        ids.start(),
+        ids.end()
+    );
     let calls = ids.map(|id| call(service.clone(), format!("job {id}")));
     for answer in join_all(calls).await {
         match answer {

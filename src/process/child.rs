@@ -80,8 +80,15 @@ impl ChildProcess {
     /// Panics outside a Tokio runtime.
     pub fn spawn(command: &mut Command) -> io::Result<Self> {
         let program = program(command);
-        let (ours, theirs) = InheritedPipe::new(Access::Write)?;
-        let value = format!("{}:{}", theirs.number(), theirs.identity()?);
+        let pipe_error = |err: io::Error| {
+            io::Error::new(
+                err.kind(),
+                format!("cannot make the lifetime pipe for `{program}`: {err}"),
+            )
+        };
+        let (ours, theirs) = InheritedPipe::new(Access::Write).map_err(pipe_error)?;
+        let identity = theirs.identity().map_err(pipe_error)?;
+        let value = format!("{}:{identity}", theirs.number());
         command.env(LIFETIME_PIPE_ENV, value);
         let spawned = spawn_with(command, theirs);
         // A later spawn from the same command must not name a closed pipe.

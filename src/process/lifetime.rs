@@ -198,7 +198,8 @@ impl LifetimeReporter {
     /// writing and be the very pipe the parent made (so a variable inherited
     /// from a grandparent is refused, not obeyed), and it can be taken over
     /// only once per process. Once taken, the children this process starts
-    /// do not inherit it.
+    /// do not inherit it; take it early, since until then a child started
+    /// without this crate would inherit both the pipe and the variable.
     ///
     /// # Errors
     ///
@@ -212,21 +213,20 @@ impl LifetimeReporter {
         let Some(value) = std::env::var_os(LIFETIME_PIPE_ENV) else {
             return Ok(Self::disabled());
         };
-        let error = |message: String| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{LIFETIME_PIPE_ENV}={}: {message}", value.to_string_lossy()),
-            )
+        let error = |kind, message: &dyn fmt::Display| {
+            let value = value.to_string_lossy();
+            io::Error::new(kind, format!("{LIFETIME_PIPE_ENV}={value}: {message}"))
         };
         let parsed = value.to_str().and_then(|value| {
             let (number, identity) = value.split_once(':')?;
             Some((number.parse::<u64>().ok()?, identity))
         });
         let Some((number, identity)) = parsed else {
-            return Err(error("not a pipe number and its identity".to_owned()));
+            let message = "not a pipe number and its identity";
+            return Err(error(io::ErrorKind::InvalidInput, &message));
         };
         let file = crate::sys::take_lifetime_pipe(number, identity)
-            .map_err(|err| io::Error::new(err.kind(), error(err.to_string())))?;
+            .map_err(|err| error(err.kind(), &err))?;
         Ok(Self::new(WritePipe::new(file)?))
     }
 

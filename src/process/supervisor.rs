@@ -433,7 +433,11 @@ where
             }
             running = match self.restart(&mut backoff).await {
                 Some(running) => running,
-                None => return status.map(Some),
+                None => {
+                    // Stopped between two children: none is running.
+                    self.state.send_modify(|state| state.stopped = true);
+                    return Ok(None);
+                }
             };
         }
     }
@@ -525,7 +529,9 @@ where
 ///
 /// Each call takes a handle on the current connection in `poll_ready` and
 /// lets go of it in `call`, so that an idle `SupervisedClient` never keeps
-/// a connection (and the child's stdin) open at shutdown.
+/// a connection (and the child's stdin) open at shutdown. One left ready
+/// but never called does, until the grace period ends and the child is
+/// killed.
 pub struct SupervisedClient<Req, Resp> {
     program: Arc<str>,
     state: watch::Receiver<State<Req, Resp>>,
