@@ -42,7 +42,7 @@
 //! | module | role |
 //! |---|---|
 //! | [`Endpoint`] | one portable name: a Unix socket, a Windows named pipe, or TCP |
-//! | [`transport`] | listeners that accept connections with the peer's identity; byte streams |
+//! | [`transport`] | listeners that accept connections with the peer's identity; byte streams; pipes to and from child processes |
 //! | [`codec`] | framing: bytes to frames and back, with a maximum frame length |
 //! | [`server`] | serves a [`tower::Service`] on a listener through a codec, pipelined |
 //! | [`client`] | a connection as a [`tower::Service`], pipelined and shareable |

@@ -85,6 +85,9 @@ fn main() -> ExitCode {
                 "supervisor_restarts_a_crashed_child_and_shuts_down_by_closing_stdin",
                 || block_on(supervisor_restarts_a_crashed_child_and_shuts_down_by_closing_stdin()),
             ),
+            ("supervisor_restarts_a_child_whose_connection_fails", || {
+                block_on(supervisor_restarts_a_child_whose_connection_fails())
+            }),
             ("supervisor_kills_a_child_that_ignores_shutdown", || {
                 block_on(supervisor_kills_a_child_that_ignores_shutdown())
             }),
@@ -405,6 +408,47 @@ async fn supervisor_restarts_a_crashed_child_and_shuts_down_by_closing_stdin() {
     assert!(err.to_string().contains("has stopped"), "{err}");
 }
 
+async fn supervisor_restarts_a_child_whose_connection_fails() {
+    // This side's codec refuses answers over 16 bytes; the worker's does
+    // not. An answer too long breaks the connection while the child lives:
+    // the supervisor closes its stdin, lets it exit, and starts another.
+    let supervisor = Supervisor::builder()
+        .ready_timeout(PATIENCE)
+        .restart_backoff(Duration::from_millis(10), Duration::from_millis(100))
+        .grace_period(PATIENCE)
+        .start(
+            || child_command("worker"),
+            LengthPrefixed::new().max_frame_length(16),
+        )
+        .await
+        .expect("started");
+    let mut client = supervisor.client();
+    let mut call = async |request: &'static str| {
+        let ready = timeout(PATIENCE, client.ready()).await.expect("in time")?;
+        let answer = ready.call(Bytes::from(request));
+        timeout(PATIENCE, answer).await.expect("in time")
+    };
+
+    let first = call("pid").await.expect("answered");
+    let err = call("big")
+        .await
+        .expect_err("the answer is too long for this side");
+    assert!(err.is_closed(), "{err}");
+    assert!(
+        err.to_string().contains("exceeds the maximum frame length"),
+        "{err}"
+    );
+
+    let second = call("pid").await.expect("answered by the new child");
+    assert_ne!(first, second);
+    assert_eq!(supervisor.restarts(), 1);
+    let status = timeout(PATIENCE, supervisor.shutdown())
+        .await
+        .expect("in time")
+        .expect("shut down");
+    assert!(status.expect("a child was running").success());
+}
+
 async fn supervisor_kills_a_child_that_ignores_shutdown() {
     let supervisor = Supervisor::builder()
         .ready_timeout(PATIENCE)
@@ -533,6 +577,7 @@ mod children {
             async move {
                 let answer = match &request[..] {
                     b"pid" => Bytes::from(pid.to_string()),
+                    b"big" => Bytes::from(vec![b'x'; 100]),
                     b"crash" => std::process::exit(3),
                     b"hold" => {
                         eprintln!("worker {pid}: holding a request until stdin closes");

@@ -403,20 +403,19 @@ where
     async fn run(mut self, mut running: Running) -> io::Result<Option<ExitStatus>> {
         let mut backoff = self.config.min_backoff;
         loop {
-            let end = self.watch(&mut running).await;
-            if let End::Stop = end {
-                return self.shut_down(running).await.map(Some);
-            }
-            // Calls wait for the next child from now on.
-            self.state.send_modify(|state| {
-                state.client = None;
-                state.pid = None;
-            });
-            let status = match end {
-                End::Exited(status) => status,
-                // A connection that failed under a live child (bad input
-                // either way): its stdin is closed now, so it should exit.
-                _ => running.finish(self.config.grace_period).await,
+            let status = match self.watch(&mut running).await {
+                End::Stop => return self.shut_down(running).await.map(Some),
+                End::Exited(status) => {
+                    self.no_child();
+                    status
+                }
+                End::ConnectionClosed => {
+                    // The connection failed under a live child (bad input
+                    // one way or the other); its stdin is closed now, so it
+                    // should exit.
+                    self.no_child();
+                    running.finish(self.config.grace_period).await
+                }
             };
             if running.started.elapsed() >= self.config.max_backoff {
                 backoff = self.config.min_backoff;
@@ -440,6 +439,14 @@ where
                 }
             };
         }
+    }
+
+    /// Makes calls wait for the next child.
+    fn no_child(&self) {
+        self.state.send_modify(|state| {
+            state.client = None;
+            state.pid = None;
+        });
     }
 
     /// Serves `running` until it exits, its connection closes, or the

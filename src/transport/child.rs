@@ -51,8 +51,9 @@ use crate::sys::{self, Access};
 /// returned [`Child`] has no `stdin`/`stdout` handles: the connection owns
 /// both pipes. The child does not inherit
 /// [`LIFETIME_PIPE_ENV`](crate::process::LIFETIME_PIPE_ENV), which could
-/// only name a pipe meant for this process. Consider [`Command::kill_on_drop`], so that a child is not
-/// left running when the parent lets go of it.
+/// only name a pipe meant for this process. Consider
+/// [`Command::kill_on_drop`], so that a child is not left running when the
+/// parent lets go of it.
 ///
 /// # Errors
 ///
