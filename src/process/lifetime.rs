@@ -89,6 +89,7 @@ impl fmt::Display for LifetimeAction {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum LifetimeEvent {
     /// A startup step is about to run.
     Startup(LifetimeAction),
