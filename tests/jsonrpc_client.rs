@@ -14,7 +14,7 @@ use std::{
 
 use futures::{StreamExt, future::join_all, stream};
 use serde::{Deserialize, Serialize};
-use support::{PATIENCE, endpoint};
+use support::{PATIENCE, endpoint, eventually};
 use tokio::{sync::oneshot, time::timeout};
 use tower::{ServiceBuilder, ServiceExt};
 use tower_ipc::{
@@ -107,17 +107,6 @@ async fn serve(endpoint: &Endpoint, router: Router) -> tokio::task::JoinHandle<(
     tokio::spawn(async move {
         let _ = tower_ipc::serve(listener, JsonRpc::new(), router).await;
     })
-}
-
-async fn eventually(what: &str, check: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !check() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 #[tokio::test]
