@@ -392,3 +392,45 @@ async fn client_is_a_tower_service_for_middleware() {
     assert_eq!(answer.into_result::<i64>().unwrap(), 3);
     fixture.server.abort();
 }
+
+#[tokio::test]
+async fn client_and_server_agree_over_every_json_framing() {
+    use tower_ipc::codec::{JsonCodec, JsonFraming};
+    for framing in [
+        JsonFraming::Stream,
+        JsonFraming::Ndjson,
+        JsonFraming::ContentLength,
+    ] {
+        let codec = JsonCodec::new().framing(framing);
+        let endpoint = endpoint("rpcc-framing");
+        let listener = endpoint.bind().await.unwrap();
+        let router = router(Arc::default(), Arc::default());
+        let server = tokio::spawn(
+            tower_ipc::serve(listener, JsonRpc::new().codec(codec.clone()), router).into_future(),
+        );
+        let client = JsonRpcClient::builder()
+            .codec(codec)
+            .build(support::connect(&endpoint).await);
+        let sum: i64 = client.call("add", (40, 2)).await.unwrap();
+        assert_eq!(sum, 42, "{framing:?}");
+        let answers = client
+            .batch([
+                Request::new("add")
+                    .with_params(&(1, 1))
+                    .unwrap()
+                    .with_id(Id::null()),
+                Request::new("add")
+                    .with_params(&(2, 2))
+                    .unwrap()
+                    .with_id(Id::null()),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(
+            answers[1].clone().into_result::<i64>().unwrap(),
+            4,
+            "{framing:?}"
+        );
+        server.abort();
+    }
+}
