@@ -225,7 +225,7 @@ where
 {
     type Response = Outgoing;
     type Error = BoxError;
-    type Future = BoxFuture<'static, Result<Outgoing, BoxError>>;
+    type Future = CallFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx).map_err(Into::into)
@@ -244,15 +244,24 @@ where
                     // `poll_ready` reserved `inner` for this call: take it,
                     // and leave a clone to be made ready for the next.
                     let clone = self.inner.clone();
-                    let ready = std::mem::replace(&mut self.inner, clone);
+                    let mut ready = std::mem::replace(&mut self.inner, clone);
+                    if let (Some(id), false) = (request.id(), self.refused) {
+                        // The common case, unboxed: a request to answer.
+                        return CallFuture::Calling {
+                            id: Some(id.clone()),
+                            calling: ready.call(request),
+                        };
+                    }
                     let answering = self.dispatch(ready, request, Reserved::Yes);
-                    Box::pin(async move {
-                        let answer = answering.await;
-                        Ok(answer.map_or(Outgoing::Nothing, |answer| {
-                            activate(&answer);
-                            Outgoing::One(answer)
-                        }))
-                    })
+                    CallFuture::Boxed {
+                        boxed: Box::pin(async move {
+                            let answer = answering.await;
+                            Ok(answer.map_or(Outgoing::Nothing, |answer| {
+                                activate(&answer);
+                                Outgoing::One(answer)
+                            }))
+                        }),
+                    }
                 }
             },
             Incoming::Batch(entries) => {
@@ -263,17 +272,59 @@ where
                         Ok(request) => self.dispatch(self.inner.clone(), request, Reserved::No),
                     })
                     .collect();
-                Box::pin(async move {
-                    let answers: Vec<Response> =
-                        join_all(answers).await.into_iter().flatten().collect();
-                    answers.iter().for_each(activate);
-                    Ok(if answers.is_empty() {
-                        Outgoing::Nothing
-                    } else {
-                        Outgoing::Batch(answers)
-                    })
-                })
+                CallFuture::Boxed {
+                    boxed: Box::pin(async move {
+                        let answers: Vec<Response> =
+                            join_all(answers).await.into_iter().flatten().collect();
+                        answers.iter().for_each(activate);
+                        Ok(if answers.is_empty() {
+                            Outgoing::Nothing
+                        } else {
+                            Outgoing::Batch(answers)
+                        })
+                    }),
+                }
             }
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// What the connection waits on for one frame: boxed only for what is
+    /// not a single request (a batch, a queued notification), so a request
+    /// costs no allocation of its own here.
+    #[project = CallProjection]
+    pub(crate) enum CallFuture<F> {
+        /// A request (it has an id) in the inner service.
+        Calling { id: Option<Id>, #[pin] calling: F },
+        /// An answer known at once.
+        Ready { answer: Option<Outgoing> },
+        Boxed { boxed: BoxFuture<'static, Result<Outgoing, BoxError>> },
+    }
+}
+
+impl<F, E> Future for CallFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+    E: Into<BoxError>,
+{
+    type Output = Result<Outgoing, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            CallProjection::Calling { id, calling } => {
+                let outcome = std::task::ready!(calling.poll(cx));
+                // With an id, `settle` never names the method.
+                let answer = settle(id.take(), "", outcome);
+                Poll::Ready(Ok(answer.map_or(Outgoing::Nothing, |answer| {
+                    activate(&answer);
+                    Outgoing::One(answer)
+                })))
+            }
+            CallProjection::Ready { answer } => Poll::Ready(Ok(answer
+                .take()
+                .expect("CallFuture polled after completion"))),
+            CallProjection::Boxed { boxed } => boxed.as_mut().poll(cx),
         }
     }
 }
@@ -375,8 +426,10 @@ fn activate(answer: &Response) {
     }
 }
 
-fn ready(outgoing: Outgoing) -> BoxFuture<'static, Result<Outgoing, BoxError>> {
-    Box::pin(std::future::ready(Ok(outgoing)))
+fn ready<F>(outgoing: Outgoing) -> CallFuture<F> {
+    CallFuture::Ready {
+        answer: Some(outgoing),
+    }
 }
 
 fn ready_answer(answer: Response) -> BoxFuture<'static, Option<Response>> {
