@@ -26,8 +26,14 @@ use crate::harness::{BoxFut, Conn, Contender, Family, PAYLOAD, Progress, lanes};
 
 /// Every contender of this file, baselines first.
 #[allow(dead_code)] // the comparison crate lists its own
-pub(crate) static ALL: [&dyn Contender; 4] =
-    [&BaselineFrames, &TowerIpcFrames, &BaselineJson, &TowerIpcJsonRpc];
+pub(crate) static ALL: [&dyn Contender; 6] = [
+    &BaselineFrames,
+    &TowerIpcFrames,
+    &OurServer(&TowerIpcFrames),
+    &BaselineJson,
+    &TowerIpcJsonRpc,
+    &OurServer(&TowerIpcJsonRpc),
+];
 
 /// Runs `server` on a multi-threaded runtime (a worker per core), as a
 /// server process would.
@@ -140,8 +146,10 @@ impl Contender for BaselineFrames {
     fn connect<'a>(&'a self, endpoint: &'a str) -> BoxFut<'a, io::Result<Box<dyn Conn>>> {
         Box::pin(async move {
             let stream = raw::connect(endpoint).await?;
-            Ok(Box::new(RawFrames(Framed::new(stream, LengthDelimitedCodec::new())))
-                as Box<dyn Conn>)
+            Ok(
+                Box::new(RawFrames(Framed::new(stream, LengthDelimitedCodec::new())))
+                    as Box<dyn Conn>,
+            )
         })
     }
 }
@@ -404,11 +412,6 @@ impl Contender for BaselineJson {
     }
 }
 
-/// The hand-written JSON-RPC client on a new connection.
-pub(crate) async fn raw_json_connect(endpoint: &str) -> io::Result<Box<dyn Conn>> {
-    BaselineJson.connect(endpoint).await
-}
-
 struct RawJson {
     framed: Framed<raw::Stream, LinesCodec>,
     next_id: u64,
@@ -554,5 +557,37 @@ impl Conn for OurJson {
                 Ok(())
             }
         })))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// tower-ipc's servers alone.
+
+/// A tower-ipc server driven by the hand-written client of its family (the
+/// wire formats agree): the server's share of the costs, without the
+/// client's.
+pub(crate) struct OurServer(pub(crate) &'static dyn Contender);
+
+impl Contender for OurServer {
+    fn name(&self) -> &'static str {
+        match self.0.family() {
+            Family::Frames => "tower-ipc-frames/raw-client",
+            Family::Json => "tower-ipc-jsonrpc/raw-client",
+        }
+    }
+
+    fn family(&self) -> Family {
+        self.0.family()
+    }
+
+    fn serve(&self, endpoint: &str, ready: &dyn Fn()) {
+        self.0.serve(endpoint, ready);
+    }
+
+    fn connect<'a>(&'a self, endpoint: &'a str) -> BoxFut<'a, io::Result<Box<dyn Conn>>> {
+        match self.0.family() {
+            Family::Frames => BaselineFrames.connect(endpoint),
+            Family::Json => BaselineJson.connect(endpoint),
+        }
     }
 }

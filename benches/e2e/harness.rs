@@ -71,6 +71,11 @@ pub(crate) trait Contender: Sync {
     fn is_ours(&self) -> bool {
         false
     }
+    /// A crate users would pick instead (the JSON-RPC targets are about
+    /// these).
+    fn is_peer(&self) -> bool {
+        false
+    }
     /// Runs the server on `endpoint` for the life of the process; calls
     /// `ready` once it accepts connections.
     fn serve(&self, endpoint: &str, ready: &dyn Fn());
@@ -149,8 +154,12 @@ impl Workload {
         match self {
             Self::W1 => "W1 latency, 1 connection, 1 in flight, 64 B (µs; lower is better)",
             Self::W2 => "W2 throughput, 1 connection, 128 in flight (requests/s; higher is better)",
-            Self::W3 => "W3 throughput, 16 connections x 32 in flight (requests/s; higher is better)",
-            Self::W4 => "W4 server memory per idle connection, 1,000 connections (bytes; lower is better)",
+            Self::W3 => {
+                "W3 throughput, 16 connections x 32 in flight (requests/s; higher is better)"
+            }
+            Self::W4 => {
+                "W4 server memory per idle connection, 1,000 connections (bytes; lower is better)"
+            }
         }
     }
 
@@ -534,7 +543,13 @@ fn resident_bytes(pid: u32) -> io::Result<u64> {
     let kib = status
         .lines()
         .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
         .ok_or_else(|| io::Error::other("no VmRSS"))?;
     Ok(kib * 1024)
 }
@@ -627,13 +642,7 @@ fn drive(all: &[&dyn Contender], describe_transport: &str) {
                 }
             }
         }
-        table(
-            &mut tables,
-            &mut targets,
-            workload,
-            &contenders,
-            &samples,
-        );
+        table(&mut tables, &mut targets, workload, &contenders, &samples);
     }
     let _ = writeln!(report, "load average after: {}", load_average());
     print!("{report}\n{tables}");
@@ -705,7 +714,7 @@ fn table(
             continue;
         }
         for (j, other) in contenders.iter().enumerate() {
-            if i == j || other.family() != ours.family() || other.is_ours() {
+            if other.family() != ours.family() || !(other.is_baseline() || other.is_peer()) {
                 continue;
             }
             let r = per_round_ratios(&samples[i].primary, &samples[j].primary);

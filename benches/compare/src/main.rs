@@ -15,12 +15,14 @@ mod peers;
 
 use harness::Contender;
 
-static ALL: [&dyn Contender; 8] = [
+static ALL: [&dyn Contender; 10] = [
     &contenders::BaselineFrames,
     &contenders::TowerIpcFrames,
+    &contenders::OurServer(&contenders::TowerIpcFrames),
     &peers::Tarpc { json: false },
     &contenders::BaselineJson,
     &contenders::TowerIpcJsonRpc,
+    &contenders::OurServer(&contenders::TowerIpcJsonRpc),
     &peers::ParityJsonRpc,
     &peers::ParityServerRawClient,
     &peers::Tarpc { json: true },

@@ -11,7 +11,7 @@ use tarpc::{
 };
 
 use crate::{
-    contenders::{block_on, raw_json_connect, unexpected},
+    contenders::{block_on, unexpected},
     harness::{BoxFut, Conn, Contender, Family, PAYLOAD, Progress, lanes},
 };
 
@@ -50,6 +50,10 @@ impl Contender for ParityJsonRpc {
 
     fn family(&self) -> Family {
         Family::Json
+    }
+
+    fn is_peer(&self) -> bool {
+        true
     }
 
     fn serve(&self, endpoint: &str, ready: &dyn Fn()) {
@@ -121,12 +125,16 @@ impl Contender for ParityServerRawClient {
         Family::Json
     }
 
+    fn is_peer(&self) -> bool {
+        true
+    }
+
     fn serve(&self, endpoint: &str, ready: &dyn Fn()) {
         parity_serve(endpoint, ready);
     }
 
     fn connect<'a>(&'a self, endpoint: &'a str) -> BoxFut<'a, io::Result<Box<dyn Conn>>> {
-        Box::pin(raw_json_connect(endpoint))
+        crate::contenders::BaselineJson.connect(endpoint)
     }
 }
 
@@ -185,6 +193,10 @@ impl Contender for Tarpc {
 
     fn family(&self) -> Family {
         if self.json { Family::Json } else { Family::Frames }
+    }
+
+    fn is_peer(&self) -> bool {
+        true
     }
 
     fn serve(&self, endpoint: &str, ready: &dyn Fn()) {
