@@ -87,7 +87,9 @@ mod raw {
         #[cfg(unix)]
         return tokio::net::UnixStream::connect(endpoint).await;
         #[cfg(windows)]
-        return tower_ipc::Endpoint::new(endpoint).connect().await;
+        return tower_ipc::Endpoint::new(endpoint)
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .await;
     }
 }
 
@@ -238,7 +240,9 @@ impl Contender for TowerIpcFrames {
 
     fn connect<'a>(&'a self, endpoint: &'a str) -> BoxFut<'a, io::Result<Box<dyn Conn>>> {
         Box::pin(async move {
-            let stream = Endpoint::new(endpoint).connect().await?;
+            let stream = Endpoint::new(endpoint)
+                .connect_timeout(std::time::Duration::from_secs(10))
+                .await?;
             let client = Client::new(Framed::new(stream, LengthPrefixed::new()));
             Ok(Box::new(OurFrames(client)) as Box<dyn Conn>)
         })
@@ -520,7 +524,9 @@ impl Contender for TowerIpcJsonRpc {
 
     fn connect<'a>(&'a self, endpoint: &'a str) -> BoxFut<'a, io::Result<Box<dyn Conn>>> {
         Box::pin(async move {
-            let stream = Endpoint::new(endpoint).connect().await?;
+            let stream = Endpoint::new(endpoint)
+                .connect_timeout(std::time::Duration::from_secs(10))
+                .await?;
             Ok(Box::new(OurJson(JsonRpcClient::new(stream))) as Box<dyn Conn>)
         })
     }
