@@ -1,0 +1,211 @@
+//! What a client's handles, their futures and the connection task share: the
+//! bounded queue of requests, the answer slots and the connection's fate,
+//! under one lock that each side holds only for a few moves.
+//!
+//! A handle reserves a place in the queue (`poll_ready`), then queues its
+//! request with a fresh answer slot (`call`), waking the connection task
+//! only if it waits for work. The task takes requests in batches, making
+//! room for waiting handles, and hands answers over in batches.
+
+use std::{
+    collections::VecDeque,
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicUsize, Ordering},
+    },
+    task::{Context, Poll, Waker},
+};
+
+use super::{Error, slots::Slots};
+
+pub(super) struct Shared<Req, Resp> {
+    state: Mutex<State<Req, Resp>>,
+    /// Live `Client` handles: when none is left and the queue is empty, the
+    /// connection task finishes what is in flight and stops.
+    handles: AtomicUsize,
+}
+
+pub(super) struct State<Req, Resp> {
+    /// Requests waiting for the connection task, with their answer slots.
+    queue: VecDeque<(Req, usize)>,
+    /// Places in the queue neither filled nor reserved.
+    room: usize,
+    /// Handles waiting for room, all woken when some is made.
+    waiting: Vec<Waker>,
+    /// Counts the times `waiting` was emptied, so that a handle can tell
+    /// whether the entry it made is still there.
+    round: u64,
+    /// The connection task's waker, while it waits for requests.
+    dispatcher: Option<Waker>,
+    pub(super) slots: Slots<Resp>,
+    /// The connection is gone: every call fails.
+    closed: bool,
+}
+
+/// Where a waiting handle's waker is: its index in `waiting`, in a round.
+pub(super) type WaitEntry = Option<(u64, usize)>;
+
+impl<Req, Resp> Shared<Req, Resp> {
+    pub(super) fn new(buffer: usize) -> Self {
+        Self {
+            state: Mutex::new(State {
+                queue: VecDeque::with_capacity(buffer),
+                room: buffer,
+                waiting: Vec::new(),
+                round: 0,
+                dispatcher: None,
+                slots: Slots::new(),
+                closed: false,
+            }),
+            handles: AtomicUsize::new(1),
+        }
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, State<Req, Resp>> {
+        // Nothing user-supplied runs under the lock but `Drop` of requests
+        // and answers; whatever a panic there left is consistent.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn add_handle(&self) {
+        self.handles.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A handle is dropped, giving back its reservation, if it held one.
+    pub(super) fn drop_handle(&self, reserved: bool) {
+        let last = self.handles.fetch_sub(1, Ordering::AcqRel) == 1;
+        if !reserved && !last {
+            return;
+        }
+        let mut state = self.lock();
+        let mut wake = if reserved {
+            state.room += 1;
+            state.take_waiting()
+        } else {
+            Vec::new()
+        };
+        if last {
+            wake.extend(state.dispatcher.take());
+        }
+        drop(state);
+        wake.into_iter().for_each(Waker::wake);
+    }
+
+    /// Whether no handle is left to queue requests.
+    pub(super) fn handles_gone(&self) -> bool {
+        self.handles.load(Ordering::Acquire) == 0
+    }
+}
+
+impl<Req, Resp> State<Req, Resp> {
+    /// Reserves a place in the queue for the handle whose wait entry is
+    /// `entry`; `Ready(false)` when the connection is gone.
+    pub(super) fn reserve(&mut self, entry: &mut WaitEntry, cx: &Context<'_>) -> Poll<bool> {
+        if self.closed {
+            return Poll::Ready(false);
+        }
+        if self.room > 0 {
+            self.room -= 1;
+            return Poll::Ready(true);
+        }
+        match *entry {
+            Some((round, index)) if round == self.round => {
+                if !self.waiting[index].will_wake(cx.waker()) {
+                    self.waiting[index] = cx.waker().clone();
+                }
+            }
+            _ => {
+                *entry = Some((self.round, self.waiting.len()));
+                self.waiting.push(cx.waker().clone());
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Queues a request for which a place was reserved; returns its answer
+    /// slot and the connection task's waker if it waits for work, or `None`
+    /// when the connection is gone.
+    pub(super) fn push(&mut self, request: Req) -> Option<(usize, Option<Waker>)> {
+        if self.closed {
+            return None;
+        }
+        let slot = self.slots.insert();
+        self.queue.push_back((request, slot));
+        Some((slot, self.dispatcher.take()))
+    }
+
+    /// Moves up to `max` queued requests to `into`, skipping those whose
+    /// callers gave up; the handles waiting for the room this makes are
+    /// added to `wake`. When the queue is left empty the connection task
+    /// waits for more with `cx`'s waker.
+    pub(super) fn take(
+        &mut self,
+        max: usize,
+        into: &mut VecDeque<(Req, usize)>,
+        wake: &mut Vec<Waker>,
+        cx: &Context<'_>,
+    ) {
+        let n = max.min(self.queue.len());
+        for (request, slot) in self.queue.drain(..n) {
+            if !self.slots.release_if_abandoned(slot) {
+                into.push_back((request, slot));
+            }
+        }
+        if n > 0 {
+            self.room += n;
+            wake.append(&mut self.waiting);
+            self.round += 1;
+        }
+        if self.queue.is_empty() && n < max {
+            match &self.dispatcher {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                _ => self.dispatcher = Some(cx.waker().clone()),
+            }
+        }
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    pub(super) fn queue_is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    fn take_waiting(&mut self) -> Vec<Waker> {
+        self.round += 1;
+        std::mem::take(&mut self.waiting)
+    }
+
+    /// The connection is gone: fails the queued calls and every call whose
+    /// slot is in `slots` with `err`, and returns whom to wake.
+    pub(super) fn close(&mut self, err: &Error, slots: impl Iterator<Item = usize>) -> Vec<Waker> {
+        self.closed = true;
+        let mut wake = self.take_waiting();
+        for slot in slots {
+            wake.extend(self.slots.answer(slot, Err(err.clone())));
+        }
+        for (_, slot) in self.queue.drain(..) {
+            wake.extend(self.slots.answer(slot, Err(err.clone())));
+        }
+        wake
+    }
+}
+
+/// The answer slots as a call's future sees them, whatever the request type.
+pub(super) trait Answers<Resp>: Send + Sync {
+    fn poll_answer(&self, slot: usize, cx: &Context<'_>) -> Poll<Result<Resp, Error>>;
+    fn abandon(&self, slot: usize);
+}
+
+impl<Req: Send, Resp: Send> Answers<Resp> for Shared<Req, Resp> {
+    fn poll_answer(&self, slot: usize, cx: &Context<'_>) -> Poll<Result<Resp, Error>> {
+        self.lock().slots.poll(slot, cx)
+    }
+
+    fn abandon(&self, slot: usize) {
+        self.lock().slots.abandon(slot);
+    }
+}
+
+pub(super) type SharedAnswers<Resp> = Arc<dyn Answers<Resp>>;
