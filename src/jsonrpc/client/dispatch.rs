@@ -20,6 +20,7 @@ use tokio::{
 };
 use tokio_util::codec::Framed;
 
+use super::reply;
 use crate::{
     Endpoint,
     client::Error,
@@ -46,16 +47,18 @@ pub(super) enum End {
     Connection(Error),
 }
 
-pub(super) type Answer = oneshot::Sender<Result<Response, Error>>;
+pub(super) type Answer = oneshot::Sender<Result<reply::Answer, Error>>;
 pub(super) type Opened = oneshot::Sender<Result<(Response, Option<mpsc::Receiver<Item>>), Error>>;
 
 /// A message for the connection task.
 pub(super) enum Command {
     /// One request; `forget` drops a subscription's routing (unsubscribe).
+    /// A `typed` call's answer may come as its unparsed frame.
     Call {
         id: u64,
         message: Bytes,
         answer: Answer,
+        typed: bool,
         forget: Option<String>,
     },
     /// Requests sent together, each answered on its own.
@@ -119,7 +122,10 @@ pub(super) struct Settings {
 }
 
 enum Pending {
-    Call(Answer),
+    Call {
+        answer: Answer,
+        typed: bool,
+    },
     Subscribe {
         opened: Opened,
         buffer: usize,
@@ -131,7 +137,7 @@ enum Pending {
 impl Pending {
     fn abandoned(&self) -> bool {
         match self {
-            Self::Call(answer) => answer.is_closed(),
+            Self::Call { answer, .. } => answer.is_closed(),
             Self::Subscribe { opened, .. } => opened.is_closed(),
             Self::Ignore => false,
         }
@@ -164,7 +170,7 @@ impl Shared {
         let mut state = self.lock();
         for (_, pending) in state.pending.drain() {
             match pending {
-                Pending::Call(answer) => {
+                Pending::Call { answer, .. } => {
                     let _ = answer.send(Err(err.clone()));
                 }
                 Pending::Subscribe { opened, .. } => {
@@ -261,15 +267,26 @@ where
 {
     while let Some(frame) = stream.next().await {
         match frame {
-            Ok(frame) => route(&frame, shared),
+            Ok(frame) => route(frame, shared),
             Err(err) => return Error::transport(err.into()),
         }
     }
     Error::closed()
 }
 
-fn route(frame: &Bytes, shared: &Shared) {
-    match parse_reply(frame) {
+fn route(frame: Bytes, shared: &Shared) {
+    if let Some(id) = reply::leading_id(&frame) {
+        let mut state = shared.lock();
+        if let Some(Pending::Call { typed: true, .. }) = state.pending.get(&id) {
+            if let Some(Pending::Call { answer, .. }) = state.pending.remove(&id) {
+                let _ = answer.send(Ok(reply::Answer::Frame(frame)));
+            }
+            drop(state);
+            shared.answered.notify_one();
+            return;
+        }
+    }
+    match parse_reply(&frame) {
         Ok(Reply::Response(response)) => answer(response, shared),
         Ok(Reply::Batch(responses)) => responses
             .into_iter()
@@ -288,8 +305,8 @@ fn answer(response: Response, shared: &Shared) {
     };
     let mut state = shared.lock();
     match state.pending.remove(&id) {
-        Some(Pending::Call(answer)) => {
-            let _ = answer.send(Ok(response));
+        Some(Pending::Call { answer, .. }) => {
+            let _ = answer.send(Ok(reply::Answer::Parsed(response)));
         }
         Some(Pending::Subscribe { opened, buffer }) => {
             let routed = response.result_json().and_then(|json| {
@@ -436,17 +453,24 @@ where
                 id,
                 message,
                 answer,
+                typed,
                 forget,
             } => {
                 if let Some(subscription) = forget {
                     state.subscriptions.remove(&subscription);
                 }
-                state.pending.insert(id, Pending::Call(answer));
+                state.pending.insert(id, Pending::Call { answer, typed });
                 message
             }
             Command::Batch { message, calls } => {
                 for (id, answer) in calls {
-                    state.pending.insert(id, Pending::Call(answer));
+                    state.pending.insert(
+                        id,
+                        Pending::Call {
+                            answer,
+                            typed: false,
+                        },
+                    );
                 }
                 message
             }

@@ -2,6 +2,7 @@
 
 mod dispatch;
 mod error;
+mod reply;
 mod subscription;
 
 pub use error::CallError;
@@ -29,6 +30,7 @@ use tokio::{
 use tokio_util::sync::PollSender;
 
 use dispatch::{Command, Reconnect, Settings};
+use reply::Answer;
 
 use super::{Request, Response, Subscription, write::write_json};
 use crate::{Endpoint, client::Error, codec::JsonCodec};
@@ -114,8 +116,9 @@ impl JsonRpcClient {
         // Params are serialized straight into the message: no buffer of
         // their own, no copy.
         let message = call_json(id, method, &params)?;
-        let response = self.send_message(id, message, None).await?;
-        response_into(response)
+        self.send_message(id, message, true, None)
+            .await?
+            .into_result()
     }
 
     /// Sends a notification: `method` is called and nothing is answered.
@@ -173,7 +176,8 @@ impl JsonRpcClient {
         self.command(Command::Batch { message, calls }).await?;
         let mut responses = Vec::with_capacity(answers.len());
         for answered in answers {
-            responses.push(answered.await.unwrap_or_else(|_| Err(Error::closed()))?);
+            let answer = answered.await.unwrap_or_else(|_| Err(Error::closed()))?;
+            responses.push(answer.into_parsed());
         }
         Ok(responses)
     }
@@ -209,7 +213,7 @@ impl JsonRpcClient {
         })
         .await?;
         let (response, items) = answer.await.unwrap_or_else(|_| Err(Error::closed()))?;
-        let subscription_id: String = response_into(response)?;
+        let subscription_id: String = reply::parsed_into(response)?;
         let items = items.ok_or_else(|| {
             CallError::Serde(serde::de::Error::custom(
                 "the subscription id is not a string",
@@ -233,21 +237,27 @@ impl JsonRpcClient {
     ) -> Result<Response, Error> {
         let id = self.next_id();
         let message = request_json(Some(id), method, params);
-        self.send_message(id, message, forget).await
+        Ok(self
+            .send_message(id, message, false, forget)
+            .await?
+            .into_parsed())
     }
 
-    /// Sends a call's message (with the id `id`) and waits for its answer.
+    /// Sends a call's message (with the id `id`) and waits for its answer,
+    /// which for a `typed` call may come unparsed.
     async fn send_message(
         &self,
         id: u64,
         message: Bytes,
+        typed: bool,
         forget: Option<String>,
-    ) -> Result<Response, Error> {
+    ) -> Result<Answer, Error> {
         let (answer, answered) = oneshot::channel();
         self.command(Command::Call {
             id,
             message,
             answer,
+            typed,
             forget,
         })
         .await?;
@@ -297,12 +307,16 @@ impl tower::Service<Request> for JsonRpcClient {
             id,
             message,
             answer,
+            typed: false,
             forget: None,
         });
         let closed = self.ready.is_closed();
         Box::pin(async move {
             match sent {
-                Ok(()) => answered.await.unwrap_or_else(|_| Err(Error::closed())),
+                Ok(()) => answered
+                    .await
+                    .unwrap_or_else(|_| Err(Error::closed()))
+                    .map(Answer::into_parsed),
                 Err(_) if closed => Err(Error::closed()),
                 Err(_) => Err(Error::not_ready()),
             }
@@ -431,13 +445,6 @@ fn params_json<P: Serialize>(params: &P) -> Result<Option<Vec<u8>>, CallError> {
             "params must serialize to an array or an object (use a tuple for params by position)",
         ))),
     }
-}
-
-fn response_into<T: DeserializeOwned>(response: Response) -> Result<T, CallError> {
-    if let Some(error) = response.error_object() {
-        return Err(CallError::Rpc(error.clone()));
-    }
-    serde_json::from_str(response.result_json().unwrap_or("null")).map_err(CallError::Serde)
 }
 
 /// A call's message with `params` serialized in place; `()` (or anything

@@ -67,7 +67,7 @@ impl<T> SubscriptionStream<T> {
             .client
             .send_call(&self.unsubscribe, Some(&params), Some(self.id.clone()))
             .await?;
-        super::response_into(response)
+        super::reply::parsed_into(response)
     }
 }
 
