@@ -5,6 +5,7 @@
 use std::{
     borrow::Cow,
     collections::HashMap,
+    hash::{BuildHasherDefault, Hasher},
     pin::pin,
     sync::{Arc, Mutex, MutexGuard},
     time::Duration,
@@ -146,8 +147,32 @@ impl Pending {
 
 #[derive(Default)]
 struct State {
-    pending: HashMap<u64, Pending>,
+    pending: HashMap<u64, Pending, BuildHasherDefault<IdHasher>>,
     subscriptions: HashMap<String, mpsc::Sender<Item>>,
+}
+
+/// Hashes the client's own call ids: consecutive numbers, not chosen by
+/// anyone who could aim at collisions, so one multiplication spreads them
+/// (SipHash cost more than the rest of the map's work).
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 << 8 | u64::from(byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        // Fibonacci hashing: the high bits, which hashbrown uses for its
+        // control bytes, depend on every bit of the id.
+        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// The state the reader and the writer share.
