@@ -26,7 +26,7 @@ enum State<Resp> {
 }
 
 impl<Resp> ResponseFuture<Resp> {
-    pub(super) fn waiting(answers: SharedAnswers<Resp>, slot: usize) -> Self {
+    pub(crate) fn waiting(answers: SharedAnswers<Resp>, slot: usize) -> Self {
         Self {
             state: State::Waiting { answers, slot },
         }

@@ -37,8 +37,13 @@
 mod dispatch;
 mod error;
 pub mod future;
+mod room;
 mod shared;
 mod slots;
+
+pub(crate) use room::{Room, WaitEntry};
+pub(crate) use shared::Answers;
+pub(crate) use slots::Slots;
 
 pub use error::Error;
 
@@ -53,7 +58,7 @@ use tower::{BoxError, Service};
 
 use dispatch::Dispatch;
 use future::ResponseFuture;
-use shared::{Shared, WaitEntry};
+use shared::Shared;
 
 /// A connection as a [`tower::Service`]: each call sends one request and
 /// resolves to its answer. Cheap to clone; clones share the connection.

@@ -16,7 +16,11 @@ use std::{
     task::{Context, Poll, Waker},
 };
 
-use super::{Error, slots::Slots};
+use super::{
+    Error,
+    room::{Room, WaitEntry},
+    slots::Slots,
+};
 
 pub(super) struct Shared<Req, Resp> {
     state: Mutex<State<Req, Resp>>,
@@ -28,13 +32,7 @@ pub(super) struct Shared<Req, Resp> {
 pub(super) struct State<Req, Resp> {
     /// Requests waiting for the connection task, with their answer slots.
     queue: VecDeque<(Req, usize)>,
-    /// Places in the queue neither filled nor reserved.
-    room: usize,
-    /// Handles waiting for room, all woken when some is made.
-    waiting: Vec<Waker>,
-    /// Counts the times `waiting` was emptied, so that a handle can tell
-    /// whether the entry it made is still there.
-    round: u64,
+    room: Room,
     /// The connection task's waker, while it waits for requests.
     dispatcher: Option<Waker>,
     pub(super) slots: Slots<Resp>,
@@ -42,17 +40,12 @@ pub(super) struct State<Req, Resp> {
     closed: bool,
 }
 
-/// Where a waiting handle's waker is: its index in `waiting`, in a round.
-pub(super) type WaitEntry = Option<(u64, usize)>;
-
 impl<Req, Resp> Shared<Req, Resp> {
     pub(super) fn new(buffer: usize) -> Self {
         Self {
             state: Mutex::new(State {
                 queue: VecDeque::with_capacity(buffer),
-                room: buffer,
-                waiting: Vec::new(),
-                round: 0,
+                room: Room::new(buffer),
                 dispatcher: None,
                 slots: Slots::new(),
                 closed: false,
@@ -78,12 +71,10 @@ impl<Req, Resp> Shared<Req, Resp> {
             return;
         }
         let mut state = self.lock();
-        let mut wake = if reserved {
-            state.room += 1;
-            state.take_waiting()
-        } else {
-            Vec::new()
-        };
+        let mut wake = Vec::new();
+        if reserved {
+            state.room.give_back(1, &mut wake);
+        }
         if last {
             wake.extend(state.dispatcher.take());
         }
@@ -104,22 +95,7 @@ impl<Req, Resp> State<Req, Resp> {
         if self.closed {
             return Poll::Ready(false);
         }
-        if self.room > 0 {
-            self.room -= 1;
-            return Poll::Ready(true);
-        }
-        match *entry {
-            Some((round, index)) if round == self.round => {
-                if !self.waiting[index].will_wake(cx.waker()) {
-                    self.waiting[index] = cx.waker().clone();
-                }
-            }
-            _ => {
-                *entry = Some((self.round, self.waiting.len()));
-                self.waiting.push(cx.waker().clone());
-            }
-        }
-        Poll::Pending
+        self.room.reserve(entry, cx).map(|()| true)
     }
 
     /// Queues a request for which a place was reserved; returns its answer
@@ -151,11 +127,7 @@ impl<Req, Resp> State<Req, Resp> {
                 into.push_back((request, slot));
             }
         }
-        if n > 0 {
-            self.room += n;
-            wake.append(&mut self.waiting);
-            self.round += 1;
-        }
+        self.room.give_back(n, wake);
         if self.queue.is_empty() && n < max {
             match &self.dispatcher {
                 Some(waker) if waker.will_wake(cx.waker()) => {}
@@ -172,16 +144,12 @@ impl<Req, Resp> State<Req, Resp> {
         self.queue.is_empty()
     }
 
-    fn take_waiting(&mut self) -> Vec<Waker> {
-        self.round += 1;
-        std::mem::take(&mut self.waiting)
-    }
-
     /// The connection is gone: fails the queued calls and every call whose
     /// slot is in `slots` with `err`, and returns whom to wake.
     pub(super) fn close(&mut self, err: &Error, slots: impl Iterator<Item = usize>) -> Vec<Waker> {
         self.closed = true;
-        let mut wake = self.take_waiting();
+        let mut wake = Vec::new();
+        self.room.wake_all(&mut wake);
         for slot in slots {
             wake.extend(self.slots.answer(slot, Err(err.clone())));
         }
@@ -193,7 +161,7 @@ impl<Req, Resp> State<Req, Resp> {
 }
 
 /// The answer slots as a call's future sees them, whatever the request type.
-pub(super) trait Answers<Resp>: Send + Sync {
+pub(crate) trait Answers<Resp>: Send + Sync {
     fn poll_answer(&self, slot: usize, cx: &Context<'_>) -> Poll<Result<Resp, Error>>;
     fn abandon(&self, slot: usize);
 }
@@ -208,4 +176,4 @@ impl<Req: Send, Resp: Send> Answers<Resp> for Shared<Req, Resp> {
     }
 }
 
-pub(super) type SharedAnswers<Resp> = Arc<dyn Answers<Resp>>;
+pub(crate) type SharedAnswers<Resp> = Arc<dyn Answers<Resp>>;

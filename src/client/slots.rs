@@ -8,7 +8,7 @@ use std::task::{Context, Poll, Waker};
 
 use super::Error;
 
-pub(super) struct Slots<Resp> {
+pub(crate) struct Slots<Resp> {
     slots: Vec<Slot<Resp>>,
     /// Indices of free slots, reused last in, first out (the warmest).
     free: Vec<usize>,
@@ -25,7 +25,7 @@ enum Slot<Resp> {
 }
 
 impl<Resp> Slots<Resp> {
-    pub(super) fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             slots: Vec::new(),
             free: Vec::new(),
@@ -33,7 +33,7 @@ impl<Resp> Slots<Resp> {
     }
 
     /// A slot for a new call.
-    pub(super) fn insert(&mut self) -> usize {
+    pub(crate) fn insert(&mut self) -> usize {
         match self.free.pop() {
             Some(index) => {
                 self.slots[index] = Slot::Waiting(None);
@@ -53,7 +53,7 @@ impl<Resp> Slots<Resp> {
 
     /// Leaves `answer` for the call; returns the waker to wake once the lock
     /// is released. An abandoned call's slot is freed instead.
-    pub(super) fn answer(&mut self, index: usize, answer: Result<Resp, Error>) -> Option<Waker> {
+    pub(crate) fn answer(&mut self, index: usize, answer: Result<Resp, Error>) -> Option<Waker> {
         match std::mem::replace(&mut self.slots[index], Slot::Answered(answer)) {
             Slot::Waiting(waker) => waker,
             Slot::Abandoned => {
@@ -66,7 +66,7 @@ impl<Resp> Slots<Resp> {
 
     /// Frees the slot of a call whose future is gone, for the connection
     /// task to skip it; `false` if the call is still wanted.
-    pub(super) fn release_if_abandoned(&mut self, index: usize) -> bool {
+    pub(crate) fn release_if_abandoned(&mut self, index: usize) -> bool {
         let abandoned = matches!(self.slots[index], Slot::Abandoned);
         if abandoned {
             self.release(index);
@@ -75,7 +75,7 @@ impl<Resp> Slots<Resp> {
     }
 
     /// The answer, once there; until then the future's waker is kept.
-    pub(super) fn poll(&mut self, index: usize, cx: &Context<'_>) -> Poll<Result<Resp, Error>> {
+    pub(crate) fn poll(&mut self, index: usize, cx: &Context<'_>) -> Poll<Result<Resp, Error>> {
         match &mut self.slots[index] {
             Slot::Waiting(Some(waker)) if waker.will_wake(cx.waker()) => Poll::Pending,
             Slot::Waiting(waker) => {
@@ -94,7 +94,7 @@ impl<Resp> Slots<Resp> {
     }
 
     /// The future is dropped without its answer.
-    pub(super) fn abandon(&mut self, index: usize) {
+    pub(crate) fn abandon(&mut self, index: usize) {
         match self.slots[index] {
             Slot::Waiting(_) => self.slots[index] = Slot::Abandoned,
             _ => self.release(index),
