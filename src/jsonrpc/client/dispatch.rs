@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use futures::{Sink, Stream};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -63,6 +63,9 @@ pub(super) async fn run<T>(
     // However the task ends (dropped with its runtime too), no caller is
     // left waiting.
     let _closing = CloseOnDrop(&shared);
+    // Pinned on the heap, the stream is `Unpin`, and so is its `Framed`,
+    // whose write buffer `Connection` then reaches.
+    let io = Box::pin(io);
     if serve(Framed::new(io, settings.codec.clone()), &shared, &settings).await {
         return;
     }
@@ -96,10 +99,11 @@ impl Drop for CloseOnDrop<'_> {
 /// client is done), `false` when the connection was lost.
 async fn serve<T>(framed: Framed<T, JsonCodec>, shared: &Shared, settings: &Settings) -> bool
 where
-    T: AsyncRead + AsyncWrite,
+    T: AsyncRead + AsyncWrite + Unpin,
 {
     let mut connection = Connection {
-        framed: Box::pin(framed),
+        framed,
+        encoder: settings.codec.clone(),
         shared,
         max_in_flight: settings.max_in_flight.max(1),
         outgoing: VecDeque::new(),
@@ -129,12 +133,15 @@ where
 /// the queue in batches and flushed together, answers read together are
 /// handed over under one lock.
 struct Connection<'a, T> {
-    framed: Pin<Box<Framed<T, JsonCodec>>>,
+    framed: Framed<T, JsonCodec>,
+    /// Frames messages straight into `framed`'s write buffer: a caller's
+    /// message is copied once, without becoming `Bytes` first.
+    encoder: JsonCodec,
     shared: &'a Shared,
     max_in_flight: usize,
     /// Messages taken from the queue and not yet written (the transport was
     /// not ready), with a notification's acknowledgement.
-    outgoing: VecDeque<(Bytes, Option<Sent>)>,
+    outgoing: VecDeque<(BytesMut, Option<Sent>)>,
     /// Notifications written, acknowledged at the next flush.
     written: Vec<Sent>,
     /// Frames read, routed together.
@@ -149,14 +156,14 @@ struct Connection<'a, T> {
 
 impl<T> Connection<'_, T>
 where
-    T: AsyncRead + AsyncWrite,
+    T: AsyncRead + AsyncWrite + Unpin,
 {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         loop {
             let in_flight = self.take_messages(cx);
             let sent = self.poll_send(cx)?;
             if self.needs_flush {
-                match self.framed.as_mut().poll_flush(cx) {
+                match Pin::new(&mut self.framed).poll_flush(cx) {
                     Poll::Ready(Ok(())) => {
                         self.needs_flush = false;
                         for sent in self.written.drain(..) {
@@ -173,9 +180,7 @@ where
             }
             if self.handles_gone && in_flight == 0 && self.outgoing.is_empty() && !self.needs_flush
             {
-                return self
-                    .framed
-                    .as_mut()
+                return Pin::new(&mut self.framed)
                     .poll_close(cx)
                     .map_err(|err| Error::transport(err.into()));
             }
@@ -213,7 +218,7 @@ where
     fn poll_send(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
         let mut progress = false;
         while !self.outgoing.is_empty() {
-            match self.framed.as_mut().poll_ready(cx) {
+            match Pin::new(&mut self.framed).poll_ready(cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(err)) => return Err(Error::transport(err.into())),
                 Poll::Pending => break,
@@ -222,9 +227,11 @@ where
                 break;
             };
             progress = true;
-            self.framed
-                .as_mut()
-                .start_send(message)
+            self.encoder
+                .encode_with(self.framed.write_buffer_mut(), |dst| {
+                    dst.put_slice(&message);
+                    Ok(())
+                })
                 .map_err(|err| Error::transport(err.into()))?;
             self.needs_flush = true;
             self.written.extend(sent);
@@ -236,7 +243,7 @@ where
     /// connection does, after routing those read before.
     fn poll_receive(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
         let outcome = loop {
-            match self.framed.as_mut().poll_next(cx) {
+            match Pin::new(&mut self.framed).poll_next(cx) {
                 Poll::Ready(Some(Ok(frame))) => self.frames.push(frame),
                 Poll::Ready(Some(Err(err))) => break Err(Error::transport(err.into())),
                 Poll::Ready(None) => break Err(Error::closed()),
@@ -257,7 +264,7 @@ where
 }
 
 /// Registers a command's calls; returns its message.
-fn register(state: &mut State, command: Command) -> (Bytes, Option<Sent>) {
+fn register(state: &mut State, command: Command) -> (BytesMut, Option<Sent>) {
     match command {
         Command::Call {
             id,

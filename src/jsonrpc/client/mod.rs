@@ -19,7 +19,7 @@ use std::{
     time::Duration,
 };
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
@@ -167,7 +167,6 @@ impl JsonRpcClient {
         if message.len() == 2 {
             return Ok(Vec::new());
         }
-        let message = message.freeze();
         if ids.is_empty() {
             self.notify_message(message).await?;
             return Ok(Vec::new());
@@ -261,7 +260,7 @@ impl JsonRpcClient {
     async fn send_message(
         &self,
         id: u64,
-        message: Bytes,
+        message: BytesMut,
         typed: bool,
         forget: Option<String>,
     ) -> Result<Answer, Error> {
@@ -283,7 +282,7 @@ impl JsonRpcClient {
     }
 
     /// Sends a message that is not answered; completes once it is written.
-    async fn notify_message(&self, message: Bytes) -> Result<(), Error> {
+    async fn notify_message(&self, message: BytesMut) -> Result<(), Error> {
         let (sent, written) = oneshot::channel();
         self.shared
             .queue(|_| (Command::Notify { message, sent }, ()))
@@ -487,7 +486,7 @@ fn params_json<P: Serialize>(params: &P) -> Result<Option<Vec<u8>>, CallError> {
 
 /// A call's message with `params` serialized in place; `()` (or anything
 /// that serializes to `null`) sends no params.
-fn call_json<P: Serialize>(id: u64, method: &str, params: &P) -> Result<Bytes, CallError> {
+fn call_json<P: Serialize>(id: u64, method: &str, params: &P) -> Result<BytesMut, CallError> {
     let mut message = BytesMut::with_capacity(128 + method.len());
     write_head(&mut message, Some(id), method);
     let without_params = message.len();
@@ -504,13 +503,13 @@ fn call_json<P: Serialize>(id: u64, method: &str, params: &P) -> Result<Bytes, C
         }
     }
     message.put_u8(b'}');
-    Ok(message.freeze())
+    Ok(message)
 }
 
-fn request_json(id: Option<u64>, method: &str, params: Option<&[u8]>) -> Bytes {
+fn request_json(id: Option<u64>, method: &str, params: Option<&[u8]>) -> BytesMut {
     let mut message = BytesMut::with_capacity(48 + method.len() + params.map_or(0, <[u8]>::len));
     write_request(&mut message, id, method, params);
-    message.freeze()
+    message
 }
 
 fn write_request(dst: &mut BytesMut, id: Option<u64>, method: &str, params: Option<&[u8]>) {

@@ -14,7 +14,7 @@ use std::{
     task::{Context, Poll, Waker},
 };
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::sync::{mpsc, oneshot};
 
 use super::reply::Answer;
@@ -48,25 +48,25 @@ pub(super) enum Command {
     /// unparsed frame.
     Call {
         id: u64,
-        message: Bytes,
+        message: BytesMut,
         slot: usize,
         typed: bool,
         forget: Option<String>,
     },
     /// Requests sent together, each answered in its own slot.
     Batch {
-        message: Bytes,
+        message: BytesMut,
         calls: Vec<(u64, usize)>,
     },
     Notify {
-        message: Bytes,
+        message: BytesMut,
         sent: Sent,
     },
     /// A request that opens a subscription: routing starts as soon as the
     /// answer arrives, before any item can be missed.
     Subscribe {
         id: u64,
-        message: Bytes,
+        message: BytesMut,
         buffer: usize,
         opened: Opened,
     },
@@ -74,7 +74,7 @@ pub(super) enum Command {
     Unsubscribe {
         subscription: String,
         id: u64,
-        message: Bytes,
+        message: BytesMut,
     },
 }
 
