@@ -197,16 +197,25 @@ impl Shared {
         &self,
         build: impl FnOnce(&mut Slots<Answer>) -> (Command, R),
     ) -> Result<R, Error> {
+        let mut build = Some(build);
         let mut entry = None;
         poll_fn(|cx| {
             let mut state = self.lock();
             if state.closed {
                 return Poll::Ready(Err(Error::closed()));
             }
-            state.room.reserve(&mut entry, cx).map(Ok)
+            std::task::ready!(state.room.reserve(&mut entry, cx));
+            // Queued under the same lock: once there is room, this future
+            // is not polled again.
+            let build = build.take().expect("polled after completion");
+            let (made, task) = state.push(build);
+            drop(state);
+            if let Some(task) = task {
+                task.wake();
+            }
+            Poll::Ready(Ok(made))
         })
-        .await?;
-        self.push(build)
+        .await
     }
 
     /// Queues a command in a place reserved before.
@@ -218,9 +227,7 @@ impl Shared {
         if state.closed {
             return Err(Error::closed());
         }
-        let (command, made) = build(&mut state.slots);
-        state.queue.push_back(command);
-        let task = state.task.take();
+        let (made, task) = state.push(build);
         drop(state);
         if let Some(task) = task {
             task.wake();
@@ -305,6 +312,17 @@ impl Shared {
 }
 
 impl State {
+    /// Queues the command `build` makes; returns what it made and the
+    /// connection task's waker if the task waits for work.
+    fn push<R>(
+        &mut self,
+        build: impl FnOnce(&mut Slots<Answer>) -> (Command, R),
+    ) -> (R, Option<Waker>) {
+        let (command, made) = build(&mut self.slots);
+        self.queue.push_back(command);
+        (made, self.task.take())
+    }
+
     /// Keeps the connection task's waker until a message is queued.
     pub(super) fn wait_for_work(&mut self, cx: &Context<'_>) {
         match &self.task {
