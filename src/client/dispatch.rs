@@ -144,6 +144,7 @@ where
         let progress = !self.answers.is_empty();
         if progress {
             let mut state = self.shared.lock();
+            state.room.give_back(self.answers.len(), &mut self.wake);
             for (slot, answer) in self.answers.drain(..) {
                 // An abandoned call's answer is dropped here.
                 self.wake.extend(state.slots.answer(slot, answer));

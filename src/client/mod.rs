@@ -217,7 +217,7 @@ impl Builder {
         Req: Send + 'static,
         Resp: Send + 'static,
     {
-        let shared = Arc::new(Shared::new(self.buffer));
+        let shared = Arc::new(Shared::new(self.buffer, self.max_in_flight));
         tokio::spawn(Dispatch::new(
             transport,
             Arc::clone(&shared),

@@ -2,10 +2,12 @@
 //! bounded queue of requests, the answer slots and the connection's fate,
 //! under one lock that each side holds only for a few moves.
 //!
-//! A handle reserves a place in the queue (`poll_ready`), then queues its
-//! request with a fresh answer slot (`call`), waking the connection task
-//! only if it waits for work. The task takes requests in batches, making
-//! room for waiting handles, and hands answers over in batches.
+//! A handle reserves a place (`poll_ready`), then queues its request with a
+//! fresh answer slot (`call`), waking the connection task only if it waits
+//! for work. The task takes requests in batches and hands answers over in
+//! batches. A place is held until the request's answer is handed over: the
+//! room is the queue's and the in-flight window's, so that answers make
+//! room at once, before the task has taken the next requests.
 
 use std::{
     collections::VecDeque,
@@ -32,7 +34,7 @@ pub(super) struct Shared<Req, Resp> {
 pub(super) struct State<Req, Resp> {
     /// Requests waiting for the connection task, with their answer slots.
     queue: VecDeque<(Req, usize)>,
-    room: Room,
+    pub(super) room: Room,
     /// The connection task's waker, while it waits for requests.
     dispatcher: Option<Waker>,
     pub(super) slots: Slots<Resp>,
@@ -41,11 +43,13 @@ pub(super) struct State<Req, Resp> {
 }
 
 impl<Req, Resp> Shared<Req, Resp> {
-    pub(super) fn new(buffer: usize) -> Self {
+    /// Room for `buffer` requests waiting and `max_in_flight` taken by the
+    /// connection task.
+    pub(super) fn new(buffer: usize, max_in_flight: usize) -> Self {
         Self {
             state: Mutex::new(State {
                 queue: VecDeque::with_capacity(buffer),
-                room: Room::new(buffer),
+                room: Room::new(buffer + max_in_flight),
                 dispatcher: None,
                 slots: Slots::new(),
                 closed: false,
@@ -111,8 +115,8 @@ impl<Req, Resp> State<Req, Resp> {
     }
 
     /// Moves up to `max` queued requests to `into`, skipping those whose
-    /// callers gave up; the handles waiting for the room this makes are
-    /// added to `wake`. When the queue is left empty the connection task
+    /// callers gave up (the handles waiting for the room this makes are
+    /// added to `wake`). When the queue is left empty the connection task
     /// waits for more with `cx`'s waker.
     pub(super) fn take(
         &mut self,
@@ -122,12 +126,15 @@ impl<Req, Resp> State<Req, Resp> {
         cx: &Context<'_>,
     ) {
         let n = max.min(self.queue.len());
+        let mut skipped = 0;
         for (request, slot) in self.queue.drain(..n) {
-            if !self.slots.release_if_abandoned(slot) {
+            if self.slots.release_if_abandoned(slot) {
+                skipped += 1;
+            } else {
                 into.push_back((request, slot));
             }
         }
-        self.room.give_back(n, wake);
+        self.room.give_back(skipped, wake);
         if self.queue.is_empty() && n < max {
             match &self.dispatcher {
                 Some(waker) if waker.will_wake(cx.waker()) => {}
