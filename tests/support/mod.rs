@@ -96,3 +96,5 @@ pub async fn client(endpoint: &Endpoint) -> Client<Bytes, Bytes> {
 pub async fn framed(endpoint: &Endpoint) -> Framed<IpcStream, LengthPrefixed> {
     Framed::new(connect(endpoint).await, LengthPrefixed::new())
 }
+
+pub mod process;
