@@ -131,9 +131,8 @@ async fn server(base: Endpoint) {
                 .into_future(),
         ));
     }
-    for ended in join_all(servers).await {
-        panic!("a server stopped: {:?}", ended);
-    }
+    let (ended, ..) = futures::future::select_all(servers).await;
+    panic!("a server stopped: {ended:?}");
 }
 
 fn at(base: &Endpoint, suffix: &str) -> Endpoint {

@@ -330,7 +330,7 @@ async fn a_half_closed_codec_connection_gets_every_answer_then_eof() {
         let server = tokio::spawn(
             Server::new()
                 .max_in_flight(16)
-                .serve(listener, LengthPrefixed::new(), slow_echo.clone())
+                .serve(listener, LengthPrefixed::new(), slow_echo)
                 .into_future(),
         );
         let mut peer = Framed::new(support::connect(&bound).await, LengthPrefixed::new());

@@ -45,17 +45,25 @@ const CONNECTIONS: usize = 64;
 /// time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn soak_short() {
-    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    soak(10_000).await;
+#[test]
+fn soak_short() {
+    run(10_000);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[test]
 #[ignore = "long: cargo test --release --test soak -- --ignored --nocapture"]
-async fn soak_long() {
+fn soak_long() {
+    run(1_000_000);
+}
+
+fn run(requests: u64) {
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    soak(1_000_000).await;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(soak(requests));
 }
 
 /// What the clients saw.
@@ -92,7 +100,7 @@ async fn soak(requests: u64) {
         service_fn(move |frame: Bytes| {
             handled.fetch_add(1, Ordering::Relaxed);
             async move {
-                if frame.len() % 7 == 0 {
+                if frame.len().is_multiple_of(7) {
                     tokio::task::yield_now().await;
                 }
                 Ok::<_, BoxError>(frame)
@@ -104,7 +112,7 @@ async fn soak(requests: u64) {
         Router::new().method("echo", move |(n, pad): (u64, String)| {
             handled.fetch_add(1, Ordering::Relaxed);
             async move {
-                if pad.len() % 7 == 0 {
+                if pad.len().is_multiple_of(7) {
                     tokio::task::yield_now().await;
                 }
                 Ok::<_, ErrorObject>(n)
