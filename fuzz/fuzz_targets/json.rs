@@ -22,8 +22,11 @@ fuzz_target!(|data: &[u8]| {
     let [config, seed, input @ ..] = data else {
         return;
     };
-    let framing = [JsonFraming::Stream, JsonFraming::Ndjson, JsonFraming::ContentLength]
-        [usize::from(config & 3) % 3];
+    let framing = [
+        JsonFraming::Stream,
+        JsonFraming::Ndjson,
+        JsonFraming::ContentLength,
+    ][usize::from(config & 3) % 3];
     let max = LIMITS[usize::from(config >> 2 & 7)];
     let codec = JsonCodec::new().framing(framing).max_frame_length(max);
 
@@ -36,12 +39,21 @@ fuzz_target!(|data: &[u8]| {
         assert!(frame.len() <= max, "a frame of {} over {max}", frame.len());
         if framing != JsonFraming::ContentLength {
             assert!(!frame.is_empty());
-            assert!(!is_space(frame[0]) && !is_space(frame[frame.len() - 1]), "{frame:?}");
+            assert!(
+                !is_space(frame[0]) && !is_space(frame[frame.len() - 1]),
+                "{frame:?}"
+            );
         }
         let mut encoded = BytesMut::new();
-        codec.clone().encode(frame.clone(), &mut encoded).expect("a decoded frame encodes");
+        codec
+            .clone()
+            .encode(frame.clone(), &mut encoded)
+            .expect("a decoded frame encodes");
         let mut decoder = codec.clone();
-        let again = decoder.decode_eof(&mut encoded).expect("decodes").expect("a frame");
+        let again = decoder
+            .decode_eof(&mut encoded)
+            .expect("decodes")
+            .expect("a frame");
         assert_eq!(&again, frame, "a frame did not survive encoding");
         assert_eq!(decoder.decode_eof(&mut encoded).expect("decodes"), None);
     }
@@ -70,8 +82,14 @@ fn ndjson_oracle(input: &[u8], max: usize) -> Vec<Event<Bytes>> {
             events.push(Event::TooLarge(max));
             continue;
         }
-        let start = line.iter().position(|&b| !is_space(b)).unwrap_or(line.len());
-        let end = line.iter().rposition(|&b| !is_space(b)).map_or(start, |i| i + 1);
+        let start = line
+            .iter()
+            .position(|&b| !is_space(b))
+            .unwrap_or(line.len());
+        let end = line
+            .iter()
+            .rposition(|&b| !is_space(b))
+            .map_or(start, |i| i + 1);
         if start < end {
             events.push(Event::Item(Bytes::copy_from_slice(&line[start..end])));
         }
@@ -92,5 +110,8 @@ fn serde_values(input: &[u8]) -> Option<Vec<Bytes>> {
         values.push(Bytes::copy_from_slice(&input[start + skipped..end]));
         start = end;
     }
-    input[start..].iter().all(|&b| is_space(b)).then_some(values)
+    input[start..]
+        .iter()
+        .all(|&b| is_space(b))
+        .then_some(values)
 }

@@ -38,9 +38,12 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 
 fn router() -> Router {
     Router::new()
-        .method("echo", |params: Value| async move { Ok::<_, ErrorObject>(params) })
+        .method("echo", |params: Value| async move {
+            Ok::<_, ErrorObject>(params)
+        })
         .method("add", |(a, b): (i64, i64)| async move {
-            a.checked_add(b).ok_or_else(|| ErrorObject::invalid_params("overflow"))
+            a.checked_add(b)
+                .ok_or_else(|| ErrorObject::invalid_params("overflow"))
         })
         .method("fail", |(): ()| async move {
             Err::<(), _>(ErrorObject::new(1, "failed").with_data(&[1, 2]))
@@ -55,8 +58,11 @@ fuzz_target!(|data: &[u8]| {
     let [config, input @ ..] = data else {
         return;
     };
-    let framing = [JsonFraming::Stream, JsonFraming::Ndjson, JsonFraming::ContentLength]
-        [usize::from(config & 3) % 3];
+    let framing = [
+        JsonFraming::Stream,
+        JsonFraming::Ndjson,
+        JsonFraming::ContentLength,
+    ][usize::from(config & 3) % 3];
     let codec = JsonCodec::new().framing(framing).max_frame_length(4096);
     runtime().block_on(async {
         tokio::time::timeout(HANG, server_side(codec.clone(), input))
@@ -86,7 +92,10 @@ async fn server_side(codec: JsonCodec, input: &[u8]) {
     let mut output = BytesMut::from(&output[..]);
     let mut decoder = codec;
     let mut answers = 0;
-    while let Some(frame) = decoder.decode_eof(&mut output).expect("the server frames its output") {
+    while let Some(frame) = decoder
+        .decode_eof(&mut output)
+        .expect("the server frames its output")
+    {
         answers += 1;
         let value: Value = serde_json::from_slice(&frame).expect("the server writes JSON");
         match value {

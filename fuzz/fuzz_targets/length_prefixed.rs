@@ -10,14 +10,27 @@ use tokio_util::codec::Encoder;
 use tower_ipc::codec::{LengthPrefixed, LengthWidth};
 use tower_ipc_fuzz::{Event, decode_all, items, pieces};
 
-const LIMITS: [usize; 8] = [0, 1, 2, 255, 256, 4096, 65_536, LengthPrefixed::DEFAULT_MAX_FRAME_LENGTH];
+const LIMITS: [usize; 8] = [
+    0,
+    1,
+    2,
+    255,
+    256,
+    4096,
+    65_536,
+    LengthPrefixed::DEFAULT_MAX_FRAME_LENGTH,
+];
 
 fuzz_target!(|data: &[u8]| {
     let [config, seed, input @ ..] = data else {
         return;
     };
-    let width = [LengthWidth::U8, LengthWidth::U16, LengthWidth::U32, LengthWidth::U64]
-        [usize::from(config & 3)];
+    let width = [
+        LengthWidth::U8,
+        LengthWidth::U16,
+        LengthWidth::U32,
+        LengthWidth::U64,
+    ][usize::from(config & 3)];
     let mut codec = LengthPrefixed::new()
         .length_width(width)
         .max_frame_length(LIMITS[usize::from(config >> 3 & 7)]);
@@ -33,8 +46,14 @@ fuzz_target!(|data: &[u8]| {
     let frames = items(&whole);
     let mut encoded = BytesMut::new();
     for frame in &frames {
-        assert!(frame.len() <= limit, "a frame of {} over {limit}", frame.len());
-        codec.encode(frame.clone(), &mut encoded).expect("a decoded frame encodes");
+        assert!(
+            frame.len() <= limit,
+            "a frame of {} over {limit}",
+            frame.len()
+        );
+        codec
+            .encode(frame.clone(), &mut encoded)
+            .expect("a decoded frame encodes");
     }
     // Everything decoded came off the front of the input, and what is left
     // follows it.

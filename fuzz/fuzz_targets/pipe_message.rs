@@ -32,7 +32,9 @@ fuzz_target!(|data: &[u8]| {
         let rebuilt = PipeMessage::new(message.kind().to_owned(), message.payload().clone())
             .expect("a decoded type is valid");
         assert_eq!(&rebuilt, message);
-        codec.encode(rebuilt, &mut encoded).expect("a decoded message encodes");
+        codec
+            .encode(rebuilt, &mut encoded)
+            .expect("a decoded message encodes");
     }
     assert_eq!(&input[..encoded.len()], &encoded[..]);
     if !matches!(whole.last(), Some(Event::Error(_) | Event::TooLarge(_))) {

@@ -65,7 +65,10 @@ where
     }
     loop {
         calls += 1;
-        assert!(calls < MAX_CALLS, "the decoder does not make progress at EOF");
+        assert!(
+            calls < MAX_CALLS,
+            "the decoder does not make progress at EOF"
+        );
         match decoder.decode_eof(&mut buffer) {
             Ok(Some(item)) => events.push(Event::Item(item)),
             Ok(None) => break,
@@ -83,7 +86,10 @@ where
 }
 
 fn event_of<T>(err: &io::Error) -> Event<T> {
-    match err.get_ref().and_then(|inner| inner.downcast_ref::<FrameTooLarge>()) {
+    match err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<FrameTooLarge>())
+    {
         Some(too_large) => Event::TooLarge(too_large.limit()),
         None => Event::Error(format!("{:?}: {err}", err.kind())),
     }
