@@ -7,14 +7,12 @@
 //! keep the ordinary harness. A child exits when its stdin closes, so none
 //! outlives a test binary that dies.
 
-use std::{
-    process::Stdio,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, AtomicU64, Ordering},
-    },
-    time::Duration,
+#[cfg(target_os = "linux")]
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, AtomicU64, Ordering},
 };
+use std::{process::Stdio, time::Duration};
 
 use tokio::process::{Child, Command};
 use tower_ipc::Endpoint;
