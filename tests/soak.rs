@@ -53,7 +53,7 @@ fn soak_short() {
 #[test]
 #[ignore = "long: cargo test --release --test soak -- --ignored --nocapture"]
 fn soak_long() {
-    run(1_000_000);
+    run(10_000_000);
 }
 
 fn run(requests: u64) {
