@@ -235,6 +235,8 @@ async fn oversized_value_gets_an_error_naming_the_limit_and_the_connection_goes_
     wire.send(&huge).await;
     let answer = wire.recv_json().await;
     assert_eq!(answer["error"]["code"], -32600);
+    // The id comes first, so the answer names it.
+    assert_eq!(answer["id"], 1, "{answer}");
     assert!(
         answer["error"]["message"]
             .as_str()
