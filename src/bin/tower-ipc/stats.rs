@@ -63,7 +63,7 @@ impl Latencies {
                 i => Duration::from_nanos((low * ratio.powi(i as i32)).round() as u64),
             })
             .collect();
-        let mut counts = vec![0; BUCKETS];
+        let mut counts = [0; BUCKETS];
         let mut bucket = 0;
         // Samples are sorted: walk them and the buckets together.
         for sample in &self.0 {
