@@ -20,7 +20,7 @@ use criterion::{
     BatchSize, Bencher, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
 };
 use tokio_util::codec::{Decoder, Encoder};
-use tower_ipc::codec::{JsonCodec, JsonFraming, LengthPrefixed};
+use tower_ipc::codec::{JsonCodec, JsonFraming, LengthPrefixed, PipeMessage, PipeMessageCodec};
 
 /// Payload sizes, with the label each gets in the benchmark id.
 const SIZES: [(usize, &str); 3] = [(64, "64B"), (4 * 1024, "4KiB"), (1024 * 1024, "1MiB")];
@@ -263,12 +263,74 @@ fn json_encode(c: &mut Criterion) {
     }
 }
 
+/// The message type of the pipe-message benchmarks: as long as decred's
+/// `lifetimeevent`.
+const PIPE_MESSAGE_TYPE: &str = "benchmarkmsg!";
+
+fn pipe_message_encode(c: &mut Criterion) {
+    let mut group = c.benchmark_group("pipe_message/encode");
+    for (size, label) in SIZES {
+        let frames = frames_per_iteration(size);
+        let message =
+            PipeMessage::new(PIPE_MESSAGE_TYPE, vec![0xA5_u8; size]).expect("a valid message type");
+        let mut codec = PipeMessageCodec::new();
+        let header = 1 + 1 + PIPE_MESSAGE_TYPE.len() + 4;
+        let mut dst = BytesMut::with_capacity(frames * (size + header));
+
+        group.throughput(Throughput::Bytes((frames * size) as u64));
+        group.bench_function(BenchmarkId::from_parameter(label), |b| {
+            b.iter(|| {
+                dst.clear();
+                for _ in 0..frames {
+                    codec
+                        .encode(black_box(message.clone()), &mut dst)
+                        .expect("payload is within the limit");
+                }
+                black_box(&dst);
+            });
+        });
+    }
+    group.finish();
+}
+
+fn pipe_message_decode(c: &mut Criterion) {
+    let mut group = c.benchmark_group("pipe_message/decode");
+    for (size, label) in SIZES {
+        let frames = frames_per_iteration(size);
+        let mut codec = PipeMessageCodec::new();
+        let mut encoded = BytesMut::new();
+        for _ in 0..frames {
+            let message = PipeMessage::new(PIPE_MESSAGE_TYPE, vec![0xA5_u8; size])
+                .expect("a valid message type");
+            codec
+                .encode(message, &mut encoded)
+                .expect("payload is within the limit");
+        }
+
+        group.throughput(Throughput::Bytes((frames * size) as u64));
+        group.bench_function(BenchmarkId::from_parameter(label), |b| {
+            b.iter_batched_ref(
+                || encoded.clone(),
+                |src| {
+                    while let Some(message) = codec.decode(src).expect("input is well formed") {
+                        black_box(message);
+                    }
+                },
+                BatchSize::LargeInput,
+            );
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
     length_prefixed_encode,
     length_prefixed_decode,
     json_decode,
     json_stream_shapes,
-    json_encode
+    json_encode,
+    pipe_message_encode,
+    pipe_message_decode
 );
 criterion_main!(benches);

@@ -42,11 +42,12 @@
 //! | module | role |
 //! |---|---|
 //! | [`Endpoint`] | one portable name: a Unix socket, a Windows named pipe, or TCP |
-//! | [`transport`] | listeners that accept connections with the peer's identity; byte streams |
+//! | [`transport`] | listeners that accept connections with the peer's identity; byte streams; pipes to and from child processes |
 //! | [`codec`] | framing: bytes to frames and back, with a maximum frame length |
 //! | [`server`] | serves a [`tower::Service`] on a listener through a codec, pipelined |
 //! | [`client`] | a connection as a [`tower::Service`], pipelined and shareable |
 //! | `jsonrpc` | JSON-RPC 2.0: router, batches, subscriptions, typed client (feature `json-rpc`, on by default) |
+//! | [`process`] | child processes: lifetime events, waiting until ready, a supervisor that restarts |
 //!
 //! # Security
 //!
@@ -88,6 +89,7 @@ pub mod codec;
 mod endpoint;
 #[cfg(feature = "json-rpc")]
 pub mod jsonrpc;
+pub mod process;
 pub mod server;
 mod sys;
 pub mod transport;

@@ -34,14 +34,15 @@ use tower_ipc::{
     server::authorize::{Authorize, AuthorizeLayer, PeerPolicy, Refused},
     transport::{IpcListener, PeerInfo},
 };
-use tracing::subscriber::DefaultGuard;
 
 /// What is logged at info level and above on this thread while it is alive.
-/// The tests run on current-thread runtimes, so the server's tasks log on the
-/// test's thread.
+/// Log lines written since `capture`, to one subscriber for the whole test
+/// binary. (A subscriber per test, set with `set_default`, races with
+/// tracing's per-callsite interest cache when tests run on parallel threads,
+/// and sometimes misses events.) Tests read the lines that name their own
+/// endpoint.
 struct Logs {
-    buffer: Arc<Mutex<Vec<u8>>>,
-    _guard: DefaultGuard,
+    start: usize,
 }
 
 #[derive(Clone)]
@@ -58,8 +59,9 @@ impl Write for LogWriter {
     }
 }
 
-impl Logs {
-    fn capture() -> Self {
+fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
+    static BUFFER: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    BUFFER.get_or_init(|| {
         let buffer = Arc::new(Mutex::new(Vec::new()));
         let writer = LogWriter(buffer.clone());
         let subscriber = tracing_subscriber::fmt()
@@ -67,14 +69,28 @@ impl Logs {
             .with_ansi(false)
             .with_max_level(tracing::Level::INFO)
             .finish();
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("one subscriber per test binary");
+        buffer
+    })
+}
+
+impl Logs {
+    fn capture() -> Self {
         Self {
-            buffer,
-            _guard: tracing::subscriber::set_default(subscriber),
+            start: log_buffer().lock().unwrap().len(),
         }
     }
 
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.buffer.lock().unwrap()).into_owned()
+    /// The lines since `capture` that mention `endpoint`.
+    fn about(&self, endpoint: &Endpoint) -> String {
+        let name = endpoint.to_string();
+        let buffer = log_buffer().lock().unwrap();
+        String::from_utf8_lossy(&buffer[self.start..])
+            .lines()
+            .filter(|line| line.contains(&name))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
@@ -83,7 +99,10 @@ impl Logs {
 fn serve_authorized(
     listener: IpcListener,
     policy: PeerPolicy,
-) -> (Arc<AtomicUsize>, JoinHandle<io::Result<()>>) {
+) -> (
+    Arc<AtomicUsize>,
+    JoinHandle<io::Result<tower_ipc::server::Summary>>,
+) {
     let served = Arc::new(AtomicUsize::new(0));
     let make = service_fn({
         let served = served.clone();
@@ -134,7 +153,7 @@ async fn refused_peer_is_closed_unserved_and_the_refusal_is_logged_with_its_iden
     let (served, server) = serve_authorized(listener, nobody);
     assert_eq!(exchange(&endpoint, "hello").await, None, "answered");
     assert_eq!(served.load(Ordering::SeqCst), 0, "a service was made");
-    let logs = logs.text();
+    let logs = logs.about(&endpoint);
     assert!(logs.contains("WARN"), "{logs}");
     assert!(
         logs.contains("refused by the authorization policy"),
@@ -414,7 +433,7 @@ mod linux {
         )
         .await;
         assert_eq!(served.load(Ordering::SeqCst), 0, "nobody was served");
-        let logs = logs.text();
+        let logs = logs.about(&endpoint);
         assert!(
             logs.contains("refused by the authorization policy"),
             "{logs}"

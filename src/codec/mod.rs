@@ -10,13 +10,16 @@
 //! |---|---|
 //! | [`LengthPrefixed`] | a 1, 2, 4 or 8-byte length, big or little endian, then the payload |
 //! | [`JsonCodec`] | JSON values: back to back (Ethereum IPC), one per line (NDJSON), or after a `Content-Length` header (LSP) |
+//! | [`PipeMessageCodec`] | decred's pipe messages: version, a type string, a 4-byte little-endian length, the payload |
 
 mod error;
 mod json;
 mod length_prefixed;
+mod pipe_message;
 
 pub use error::FrameTooLarge;
 #[cfg(feature = "json-rpc")]
 pub(crate) use json::JsonFrame;
 pub use json::{JsonCodec, JsonFraming};
 pub use length_prefixed::{LengthPrefixed, LengthWidth};
+pub use pipe_message::{PipeMessage, PipeMessageCodec, PipeMessageError};

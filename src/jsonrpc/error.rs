@@ -44,6 +44,9 @@ impl ErrorObject {
     pub const LIMIT_EXCEEDED: i64 = -32005;
     /// The caller is not allowed to call. Implementation-defined.
     pub const UNAUTHORIZED: i64 = -32006;
+    /// The request was cancelled: the server is shutting down and its
+    /// deadline passed. Implementation-defined.
+    pub const SHUTTING_DOWN: i64 = -32000;
 
     /// An error with any code and message.
     pub fn new(code: i64, message: impl Into<Cow<'static, str>>) -> Self {

@@ -58,7 +58,7 @@ impl Entry {
 }
 
 /// Reads a frame the server received.
-pub(crate) fn parse_incoming(frame: &Bytes, context: &Context) -> Incoming {
+pub(crate) fn parse_incoming(frame: &Bytes, context: &Context, max_batch_size: usize) -> Incoming {
     if frame.first() == Some(&b'[') {
         let items: Vec<&RawValue> = match serde_json::from_slice(frame) {
             Ok(items) => items,
@@ -66,6 +66,15 @@ pub(crate) fn parse_incoming(frame: &Bytes, context: &Context) -> Incoming {
         };
         if items.is_empty() {
             return Incoming::Invalid(ErrorObject::invalid_request("empty batch"));
+        }
+        if items.len() > max_batch_size {
+            return Incoming::Invalid(ErrorObject::new(
+                ErrorObject::LIMIT_EXCEEDED,
+                format!(
+                    "batch of {} requests exceeds the limit of {max_batch_size}",
+                    items.len()
+                ),
+            ));
         }
         let entries = items
             .into_iter()

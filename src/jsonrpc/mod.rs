@@ -17,7 +17,8 @@
 //! let router = Router::new()
 //!     .method("add", |(a, b): (i64, i64)| async move { Ok::<_, ErrorObject>(a + b) });
 //! let listener = Endpoint::new("calc").bind().await?;
-//! tower_ipc::serve(listener, JsonRpc::new(), router).await
+//! tower_ipc::serve(listener, JsonRpc::new(), router).await?;
+//! # Ok(())
 //! # }
 //! ```
 

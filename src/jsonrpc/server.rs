@@ -10,18 +10,20 @@ use std::{
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::{
     Stream,
-    future::{BoxFuture, join_all},
+    future::{BoxFuture, Either, join_all},
     stream::FuturesUnordered,
 };
 use tokio::{
-    io::{AsyncRead, AsyncWrite},
+    io::{AsyncRead, AsyncWrite, AsyncWriteExt},
     sync::mpsc,
+    time::Instant,
 };
 use tokio_util::{
-    codec::{Decoder, Encoder},
-    sync::WaitForCancellationFutureOwned,
+    codec::{Decoder, Encoder, Framed},
+    sync::CancellationToken,
 };
 use tower::{BoxError, Service, ServiceExt};
+use tracing::Instrument;
 
 use super::{
     Context, ErrorObject, Id, Request, Response,
@@ -30,8 +32,7 @@ use super::{
 };
 use crate::{
     codec::{JsonCodec, JsonFrame},
-    server::{Protocol, authorize::PeerPolicy, connection::Connection},
-    transport::PeerInfo,
+    server::{Closed, Connecting, Protocol, authorize::PeerPolicy, connection::Connection},
 };
 
 /// JSON-RPC 2.0 as a [`Protocol`] for [`serve`](crate::serve): serves a
@@ -50,7 +51,8 @@ use crate::{
 ///     .timeout(Duration::from_secs(10))
 ///     .service(router);
 /// let listener = Endpoint::new("calc").bind().await?;
-/// tower_ipc::serve(listener, JsonRpc::new(), service).await
+/// tower_ipc::serve(listener, JsonRpc::new(), service).await?;
+/// # Ok(())
 /// # }
 /// ```
 ///
@@ -76,18 +78,38 @@ use crate::{
 /// limit (the value is skipped as it arrives, never held whole). Only framing
 /// that cannot be resynchronised (a malformed `Content-Length` header) closes
 /// the connection.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct JsonRpc {
     codec: JsonCodec,
     ordered_notifications: bool,
     policy: Option<PeerPolicy>,
+    max_batch_size: usize,
 }
 
 impl JsonRpc {
+    /// Requests a batch may hold unless set otherwise (as geth).
+    pub const DEFAULT_MAX_BATCH_SIZE: usize = 1000;
+
     /// JSON-RPC over the JSON stream framing geth, reth, alloy and web3.py use
     /// over IPC, with the default maximum frame length.
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            codec: JsonCodec::new(),
+            ordered_notifications: false,
+            policy: None,
+            max_batch_size: Self::DEFAULT_MAX_BATCH_SIZE,
+        }
+    }
+
+    /// Caps the requests of a batch (default
+    /// [`DEFAULT_MAX_BATCH_SIZE`](Self::DEFAULT_MAX_BATCH_SIZE), at least 1).
+    /// A larger batch is answered with one
+    /// [`ErrorObject::LIMIT_EXCEEDED`] error naming the limit, and none of
+    /// its requests run.
+    #[must_use]
+    pub fn max_batch_size(mut self, max: usize) -> Self {
+        self.max_batch_size = max.max(1);
+        self
     }
 
     /// Uses `codec` for framing: another [`JsonFraming`](crate::codec::JsonFraming)
@@ -126,6 +148,12 @@ impl JsonRpc {
     }
 }
 
+impl Default for JsonRpc {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<T, S> Protocol<T, S> for JsonRpc
 where
     T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -136,11 +164,15 @@ where
     fn serve_connection(
         &self,
         io: T,
-        peer: PeerInfo,
         service: S,
-        max_in_flight: usize,
-        shutdown: WaitForCancellationFutureOwned,
-    ) -> impl Future<Output = io::Result<()>> + Send + use<T, S> {
+        connecting: Connecting,
+    ) -> impl Future<Output = Closed> + Send + use<T, S> {
+        let Connecting {
+            peer,
+            limits,
+            signals,
+            stats,
+        } = connecting;
         let refused = self
             .policy
             .as_ref()
@@ -156,22 +188,41 @@ where
         let (subscriptions, outbox) = subscription::channel();
         let notifications = self
             .ordered_notifications
-            .then(|| in_order(service.clone(), max_in_flight));
+            .then(|| in_order(service.clone(), limits.max_in_flight));
         let connection = PerConnection {
             inner: service,
             context: Context::new(peer, subscriptions),
             notifications,
             refused,
+            max_batch_size: self.max_batch_size,
+            abort: signals.abort.clone(),
         };
-        let connection = Connection::<_, _, _, _, FuturesUnordered<_>, _>::with_parts(
-            io,
-            ServerCodec(self.codec.clone()),
+        let connection = Connection::<_, _, _, _, FuturesUnordered<_>, _>::new(
+            Framed::new(io, ServerCodec(self.codec.clone())),
             connection,
-            max_in_flight,
-            shutdown,
+            limits,
+            &signals,
+            stats,
             Some(Pushed(outbox)),
         );
-        async move { connection.await.into_result() }
+        async move { Closed(connection.await) }
+    }
+
+    /// Tells the peer why with an error object (null id,
+    /// [`ErrorObject::LIMIT_EXCEEDED`]), then closes.
+    fn refuse(&self, mut io: T, reason: &str) -> impl Future<Output = ()> + Send + use<T, S> {
+        let mut message = BytesMut::new();
+        let answer = Response::error(
+            Id::null(),
+            ErrorObject::new(ErrorObject::LIMIT_EXCEEDED, reason.to_owned()),
+        );
+        let encoded = ServerCodec(self.codec.clone()).encode(Outgoing::One(answer), &mut message);
+        async move {
+            if encoded.is_ok() {
+                let _ = io.write_all(&message).await;
+            }
+            let _ = io.shutdown().await;
+        }
     }
 }
 
@@ -215,6 +266,9 @@ struct PerConnection<S> {
     notifications: Option<mpsc::Sender<Request>>,
     /// The peer is not authorized: no request reaches `inner`.
     refused: bool,
+    max_batch_size: usize,
+    /// The shutdown deadline passed: answer what is in flight with an error.
+    abort: CancellationToken,
 }
 
 impl<S> Service<JsonFrame> for PerConnection<S>
@@ -233,7 +287,7 @@ where
 
     fn call(&mut self, frame: JsonFrame) -> Self::Future {
         let incoming = match frame {
-            JsonFrame::Value(frame) => parse_incoming(&frame, &self.context),
+            JsonFrame::Value(frame) => parse_incoming(&frame, &self.context, self.max_batch_size),
             JsonFrame::TooLarge(err) => Incoming::Invalid(ErrorObject::invalid_request(err)),
         };
         match incoming {
@@ -291,7 +345,8 @@ where
     S::Error: Into<BoxError> + Send + 'static,
 {
     /// Calls `service` for one request: the answer, or `None` for a
-    /// notification.
+    /// notification. Traced in a `request` span with the method and id;
+    /// answered with an error if the shutdown deadline passes first.
     fn dispatch(
         &self,
         mut service: S,
@@ -322,16 +377,46 @@ where
                 None
             });
         }
+        let span = tracing::debug_span!(
+            "request",
+            %method,
+            id = id.as_ref().map_or("none", Id::as_json),
+        );
         let calling = match reserved {
-            Reserved::Yes => service.call(request),
-            Reserved::No => {
-                return Box::pin(async move {
-                    let outcome = service.oneshot(request).await;
-                    settle(id, &method, outcome)
-                });
-            }
+            Reserved::Yes => Either::Left(service.call(request)),
+            Reserved::No => Either::Right(service.oneshot(request)),
         };
-        Box::pin(async move { settle(id, &method, calling.await) })
+        let abort = self.abort.clone();
+        let answering = async move {
+            let started = tracing::enabled!(tracing::Level::DEBUG).then(Instant::now);
+            let answer = tokio::select! {
+                biased;
+                outcome = calling => settle(id, &method, outcome),
+                () = abort.cancelled() => id.map(|id| {
+                    Response::error(
+                        id,
+                        ErrorObject::new(
+                            ErrorObject::SHUTTING_DOWN,
+                            "cancelled: the server is shutting down",
+                        ),
+                    )
+                }),
+            };
+            if let Some(started) = started {
+                let duration = started.elapsed();
+                match answer.as_ref().and_then(Response::error_object) {
+                    None => tracing::debug!(?duration, outcome = "ok", "request done"),
+                    Some(error) => tracing::debug!(
+                        ?duration,
+                        outcome = "error",
+                        code = error.code(),
+                        "request failed"
+                    ),
+                }
+            }
+            answer
+        };
+        Box::pin(answering.instrument(span))
     }
 }
 

@@ -1,9 +1,12 @@
-use std::{future::Future, io};
+use std::{future::Future, io, sync::Arc, time::Duration};
 
-use tokio_util::sync::CancellationToken;
 use tower::{Service, make::Shared};
 
-use super::{Protocol, Serve};
+use super::{
+    Protocol, Serve,
+    connection::{Limits, Signals},
+    protocol::Connecting,
+};
 use crate::transport::{Listener, PeerInfo};
 
 /// Server settings; [`serve`](Server::serve) starts a server with them.
@@ -19,30 +22,113 @@ use crate::transport::{Listener, PeerInfo};
 /// Server::new()
 ///     .max_in_flight(16)
 ///     .serve(listener, LengthPrefixed::new(), echo)
-///     .await
+///     .await?;
+/// # Ok(())
 /// # }
 /// ```
+///
+/// # Limits
+///
+/// | setting | default | past it |
+/// |---|---|---|
+/// | [`max_connections`](Self::max_connections) | 1024 | refused with a protocol-level error (JSON-RPC: an error object; a codec: a clean close), or [queued](Self::queue_excess_connections) |
+/// | [`max_in_flight`](Self::max_in_flight) per connection | 64 | the connection's next frame waits unread |
+/// | [`idle_timeout`](Self::idle_timeout) | none | the connection is closed |
+/// | [`write_timeout`](Self::write_timeout) | 30 s | a peer that reads none of its answers is disconnected |
+/// | [`shutdown_timeout`](Self::shutdown_timeout) | 30 s | requests still in flight are cancelled |
+///
+/// The frame length limit is the codec's (8 MiB by default), and JSON-RPC's
+/// batch size limit is [`JsonRpc`](crate::jsonrpc::JsonRpc)'s.
 #[derive(Clone, Debug)]
 pub struct Server {
-    pub(super) max_in_flight: usize,
+    pub(super) max_connections: usize,
+    pub(super) queue_excess: bool,
+    pub(super) limits: Limits,
+    pub(super) shutdown_timeout: Option<Duration>,
 }
 
 impl Server {
+    /// Connections served at once unless set otherwise.
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
     /// Requests in flight per connection unless set otherwise.
     pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+    /// How long a peer may leave its answers unread unless set otherwise.
+    pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+    /// How long a graceful shutdown waits for requests in flight unless set
+    /// otherwise.
+    pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
     /// The default settings.
     pub fn new() -> Self {
         Self {
-            max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            queue_excess: false,
+            limits: Limits {
+                max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
+                idle_timeout: None,
+                write_timeout: Some(Self::DEFAULT_WRITE_TIMEOUT),
+            },
+            shutdown_timeout: Some(Self::DEFAULT_SHUTDOWN_TIMEOUT),
         }
+    }
+
+    /// Caps the connections served at once (at least 1). A client past the
+    /// cap is refused: a JSON-RPC client gets an error object
+    /// ([`ErrorObject::LIMIT_EXCEEDED`](crate::jsonrpc::ErrorObject::LIMIT_EXCEEDED))
+    /// naming the limit, then the connection closes; with a codec the
+    /// connection is closed at once. Never raw text.
+    #[must_use]
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max.max(1);
+        self
+    }
+
+    /// Past [`max_connections`](Self::max_connections), stops accepting
+    /// until a connection closes, instead of refusing: clients wait (in the
+    /// listen backlog, or retrying a busy pipe).
+    #[must_use]
+    pub fn queue_excess_connections(mut self, queue: bool) -> Self {
+        self.queue_excess = queue;
+        self
     }
 
     /// Caps the requests of one connection that are read but not yet
     /// answered (default [`DEFAULT_MAX_IN_FLIGHT`](Self::DEFAULT_MAX_IN_FLIGHT);
     /// at least 1). At the cap, the connection's next frame waits unread.
+    #[must_use]
     pub fn max_in_flight(mut self, max: usize) -> Self {
-        self.max_in_flight = max.max(1);
+        self.limits.max_in_flight = max.max(1);
+        self
+    }
+
+    /// Closes a connection that has nothing in flight and has read or
+    /// written nothing for `timeout` (default: never). Pushed subscription
+    /// items count as activity.
+    #[must_use]
+    pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.limits.idle_timeout = timeout.into();
+        self
+    }
+
+    /// Disconnects a peer whose answers wait to be written and which has read
+    /// none of them for `timeout` (default
+    /// [`DEFAULT_WRITE_TIMEOUT`](Self::DEFAULT_WRITE_TIMEOUT); `None`: wait
+    /// as long as it takes). While a peer does not read, its requests are not
+    /// read either, so memory stays bounded regardless.
+    #[must_use]
+    pub fn write_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.limits.write_timeout = timeout.into();
+        self
+    }
+
+    /// How long a graceful shutdown lets requests in flight finish (default
+    /// [`DEFAULT_SHUTDOWN_TIMEOUT`](Self::DEFAULT_SHUTDOWN_TIMEOUT); `None`:
+    /// as long as they take). Past it, what remains is cancelled: JSON-RPC
+    /// callers get an error answer saying so, connections of a codec are
+    /// closed (their callers see the connection close).
+    #[must_use]
+    pub fn shutdown_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.shutdown_timeout = timeout.into();
         self
     }
 
@@ -74,7 +160,8 @@ impl Server {
     ///         async move { Ok::<_, std::io::Error>(answer) }
     ///     }))
     /// });
-    /// Server::new().serve_make(listener, LengthPrefixed::new(), make).await
+    /// Server::new().serve_make(listener, LengthPrefixed::new(), make).await?;
+    /// # Ok(())
     /// # }
     /// ```
     pub fn serve_make<L, P, M>(&self, listener: L, protocol: P, make_service: M) -> Serve<L, P, M>
@@ -129,8 +216,14 @@ impl Server {
     where
         P: Protocol<T, S>,
     {
-        let never = CancellationToken::new().cancelled_owned();
-        protocol.serve_connection(io, PeerInfo::new(), service, self.max_in_flight, never)
+        let connecting = Connecting {
+            peer: PeerInfo::new(),
+            limits: self.limits,
+            signals: Signals::default(),
+            stats: Arc::default(),
+        };
+        let serving = protocol.serve_connection(io, service, connecting);
+        async move { serving.await.0.into_result() }
     }
 }
 

@@ -7,19 +7,26 @@ use std::{
     io,
     marker::PhantomData,
     pin::Pin,
+    sync::{Arc, atomic::Ordering},
     task::{Context, Poll, ready},
+    time::Duration,
 };
 
 use futures::{
     Sink, Stream,
     stream::{FuturesOrdered, FuturesUnordered},
 };
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    time::{Instant, Sleep},
+};
 use tokio_util::{
     codec::{Decoder, Encoder, Framed},
-    sync::WaitForCancellationFutureOwned,
+    sync::{CancellationToken, WaitForCancellationFutureOwned},
 };
 use tower::{BoxError, Service};
+
+use super::summary::Stats;
 
 /// Why a connection ended.
 #[derive(Debug)]
@@ -37,14 +44,22 @@ pub(crate) enum CloseReason {
     Encode(BoxError),
     /// Reading or writing the transport failed.
     Io(BoxError),
+    /// Nothing was read or written for the idle timeout.
+    Idle(Duration),
+    /// The peer read none of the answers for the write timeout.
+    WriteTimeout(Duration),
+    /// The shutdown deadline passed with requests in flight.
+    Aborted,
 }
 
 impl CloseReason {
     /// `Ok` for an orderly end, else the failure as an [`io::Error`].
     pub(crate) fn into_result(self) -> io::Result<()> {
         let kind = match &self {
-            Self::PeerClosed | Self::Shutdown => return Ok(()),
+            Self::PeerClosed | Self::Shutdown | Self::Idle(_) => return Ok(()),
             Self::Decode(_) => io::ErrorKind::InvalidData,
+            Self::WriteTimeout(_) => io::ErrorKind::TimedOut,
+            Self::Aborted => io::ErrorKind::Interrupted,
             Self::Io(err) => err
                 .downcast_ref::<io::Error>()
                 .map_or(io::ErrorKind::Other, io::Error::kind),
@@ -57,7 +72,11 @@ impl CloseReason {
 impl std::error::Error for CloseReason {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::PeerClosed | Self::Shutdown => None,
+            Self::PeerClosed
+            | Self::Shutdown
+            | Self::Idle(_)
+            | Self::WriteTimeout(_)
+            | Self::Aborted => None,
             Self::Decode(err) | Self::Service(err) | Self::Encode(err) | Self::Io(err) => {
                 Some(err.as_ref())
             }
@@ -74,6 +93,11 @@ impl fmt::Display for CloseReason {
             Self::Service(err) => write!(f, "service failed: {err}"),
             Self::Encode(err) => write!(f, "response could not be encoded: {err}"),
             Self::Io(err) => write!(f, "transport error: {err}"),
+            Self::Idle(after) => write!(f, "idle for {after:?}"),
+            Self::WriteTimeout(after) => {
+                write!(f, "the peer read no answer for {after:?} (write timeout)")
+            }
+            Self::Aborted => f.write_str("shutdown deadline passed with requests in flight"),
         }
     }
 }
@@ -82,7 +106,10 @@ impl fmt::Display for CloseReason {
 pub(crate) trait InFlight<F: Future>: Stream<Item = F::Output> + Unpin {
     /// Whether answers leave in request order. The peer then pairs answers
     /// with requests by position, so nothing after an unanswerable request
-    /// may be sent.
+    /// may be sent, and requests the shutdown deadline cuts short are
+    /// dropped. Unordered (tagged) requests must instead resolve promptly to
+    /// an answer that tells their caller, once the connection's abort signal
+    /// fires.
     const ORDERED: bool;
 
     fn empty() -> Self;
@@ -142,7 +169,7 @@ where
     service: S,
     in_flight: Q,
     push: Option<P>,
-    max_in_flight: usize,
+    limits: Limits,
     /// `poll_ready` returned ready and `call` has not spent it yet.
     service_ready: bool,
     /// Why reading stopped; `None` while frames are still being read.
@@ -151,7 +178,32 @@ where
     write_failed: Option<CloseReason>,
     needs_flush: bool,
     shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
+    abort: Pin<Box<WaitForCancellationFutureOwned>>,
+    aborted: bool,
+    /// Fires at the idle or write deadline, whichever is armed.
+    timer: Pin<Box<Sleep>>,
+    /// When a frame was last read or an answer written (idle timeout only).
+    last_activity: Instant,
+    /// Since when the peer has taken none of our bytes (write timeout only).
+    stalled_since: Option<Instant>,
+    stats: Arc<Stats>,
     _request: PhantomData<fn(Req)>,
+}
+
+/// The limits a connection runs with.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) max_in_flight: usize,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) write_timeout: Option<Duration>,
+}
+
+/// What stops a connection: `shutdown` stops reading and lets the requests
+/// in flight finish; `abort` (the deadline) gives up on them.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Signals {
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) abort: CancellationToken,
 }
 
 /// No messages of the server's own accord.
@@ -168,30 +220,45 @@ where
     Q: InFlight<S::Future>,
     P: Stream<Item = S::Response> + Unpin,
 {
-    pub(crate) fn with_parts(
-        io: T,
-        codec: C,
+    pub(crate) fn new(
+        framed: Framed<T, C>,
         service: S,
-        max_in_flight: usize,
-        shutdown: WaitForCancellationFutureOwned,
+        limits: Limits,
+        signals: &Signals,
+        stats: Arc<Stats>,
         push: Option<P>,
     ) -> Self {
+        let now = Instant::now();
         Self {
-            framed: Framed::new(io, codec),
+            framed,
             service,
             in_flight: Q::empty(),
             push,
-            max_in_flight: max_in_flight.max(1),
+            limits: Limits {
+                max_in_flight: limits.max_in_flight.max(1),
+                ..limits
+            },
             service_ready: false,
             read_closed: None,
             write_failed: None,
             needs_flush: false,
-            shutdown: Box::pin(shutdown),
+            shutdown: Box::pin(signals.shutdown.clone().cancelled_owned()),
+            abort: Box::pin(signals.abort.clone().cancelled_owned()),
+            aborted: false,
+            timer: Box::pin(tokio::time::sleep_until(
+                now + limits.idle_timeout.unwrap_or(Duration::ZERO),
+            )),
+            last_activity: now,
+            stalled_since: None,
+            stats,
             _request: PhantomData,
         }
     }
 
     fn poll_dispatch(&mut self, cx: &mut Context<'_>) -> Poll<CloseReason> {
+        if !self.aborted && self.abort.as_mut().poll(cx).is_ready() {
+            self.abort_in_flight();
+        }
         if self.read_closed.is_none() && self.shutdown.as_mut().poll(cx).is_ready() {
             self.read_closed = Some(CloseReason::Shutdown);
         }
@@ -204,12 +271,22 @@ where
             if !read && !written {
                 break;
             }
+            if self.limits.idle_timeout.is_some() {
+                self.last_activity = Instant::now();
+            }
         }
         if self.needs_flush {
+            let buffered = self.framed.write_buffer().len();
             match Pin::new(&mut self.framed).poll_flush(cx) {
-                Poll::Ready(Ok(())) => self.needs_flush = false,
+                Poll::Ready(Ok(())) => {
+                    self.needs_flush = false;
+                    self.stalled_since = None;
+                }
                 Poll::Ready(Err(err)) => return Poll::Ready(CloseReason::Io(err.into())),
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    let moved = self.framed.write_buffer().len() < buffered;
+                    return self.poll_stalled(cx, moved);
+                }
             }
         }
         if self.read_closed.is_some() && self.in_flight.count() == 0 {
@@ -219,6 +296,64 @@ where
             }
             return Poll::Ready(self.read_closed.take().expect("checked above"));
         }
+        self.poll_idle(cx)
+    }
+
+    /// The deadline passed: requests in flight are given up. Answers written
+    /// from now on tell callers so; they do not count as completed.
+    fn abort_in_flight(&mut self) {
+        self.aborted = true;
+        let cancelled = self.in_flight.count() as u64;
+        self.stats.cancelled.fetch_add(cancelled, Ordering::Relaxed);
+        if Q::ORDERED {
+            self.in_flight = Q::empty();
+        }
+        if self.read_closed.is_none() || cancelled > 0 {
+            self.read_closed = Some(CloseReason::Aborted);
+        }
+    }
+
+    /// Answers are waiting for the peer to read: close the connection if it
+    /// has taken none of them for the write timeout.
+    fn poll_stalled(&mut self, cx: &mut Context<'_>, moved: bool) -> Poll<CloseReason> {
+        let Some(timeout) = self.limits.write_timeout else {
+            return Poll::Pending;
+        };
+        let now = Instant::now();
+        match self.stalled_since {
+            Some(since) if !moved => {
+                if self.timer.as_mut().poll(cx).is_ready() && now >= since + timeout {
+                    return Poll::Ready(CloseReason::WriteTimeout(timeout));
+                }
+            }
+            _ => {
+                self.stalled_since = Some(now);
+                self.timer.as_mut().reset(now + timeout);
+                let _ = self.timer.as_mut().poll(cx);
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Nothing to do: close the connection if it has been idle for the idle
+    /// timeout.
+    fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<CloseReason> {
+        let Some(timeout) = self.limits.idle_timeout else {
+            return Poll::Pending;
+        };
+        if self.in_flight.count() > 0 || self.read_closed.is_some() {
+            return Poll::Pending;
+        }
+        let due = self.last_activity + timeout;
+        if Instant::now() >= due {
+            self.read_closed = Some(CloseReason::Idle(timeout));
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        if self.timer.deadline() != due {
+            self.timer.as_mut().reset(due);
+        }
+        let _ = self.timer.as_mut().poll(cx);
         Poll::Pending
     }
 
@@ -226,7 +361,7 @@ where
     /// allow. Returns whether anything changed.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
-        while self.read_closed.is_none() && self.in_flight.count() < self.max_in_flight {
+        while self.read_closed.is_none() && self.in_flight.count() < self.limits.max_in_flight {
             if !self.service_ready {
                 match self.service.poll_ready(cx) {
                     Poll::Ready(Ok(())) => self.service_ready = true,
@@ -266,16 +401,19 @@ where
                 }
                 Poll::Pending => break,
             }
-            let answer = match Pin::new(&mut self.in_flight).poll_next(cx) {
-                Poll::Ready(Some(answer)) => answer,
+            let (answer, is_answer) = match Pin::new(&mut self.in_flight).poll_next(cx) {
+                Poll::Ready(Some(answer)) => (answer, true),
                 Poll::Ready(None) | Poll::Pending => match self.poll_push(cx) {
-                    Some(message) => Ok(message),
+                    Some(message) => (Ok(message), false),
                     None => break,
                 },
             };
             let failure = match answer {
                 Ok(response) => match Pin::new(&mut self.framed).start_send(response) {
                     Ok(()) => {
+                        if is_answer && !self.aborted {
+                            self.stats.completed.fetch_add(1, Ordering::Relaxed);
+                        }
                         self.needs_flush = true;
                         progress = true;
                         continue;

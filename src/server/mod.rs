@@ -16,7 +16,8 @@
 //! let echo = service_fn(|frame: Bytes| async move { Ok::<_, std::io::Error>(frame) });
 //! tower_ipc::serve(listener, LengthPrefixed::new(), echo)
 //!     .with_graceful_shutdown(async { tokio::signal::ctrl_c().await.unwrap() })
-//!     .await
+//!     .await?;
+//! # Ok(())
 //! # }
 //! ```
 //!
@@ -40,12 +41,18 @@
 pub mod authorize;
 mod builder;
 pub(crate) mod connection;
+mod events;
 mod protocol;
 mod serve;
+mod summary;
 
 pub use builder::Server;
+pub use events::{Events, ServerEvent};
 pub use protocol::Protocol;
+#[doc(hidden)]
+pub use protocol::{Closed, Connecting};
 pub use serve::{Serve, ServeFuture, WithGracefulShutdown};
+pub use summary::Summary;
 
 use tower::make::Shared;
 

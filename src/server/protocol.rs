@@ -1,14 +1,21 @@
-use std::{future::Future, io};
+use std::{
+    fmt,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
 
 use futures::stream::FuturesOrdered;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_util::{
-    codec::{Decoder, Encoder},
-    sync::WaitForCancellationFutureOwned,
-};
+use tokio_util::codec::{Decoder, Encoder, Framed};
 use tower::{BoxError, Service};
+use tracing::Instrument;
 
-use super::connection::Connection;
+use super::{
+    connection::{CloseReason, Connection, Limits, Signals},
+    summary::Stats,
+};
 use crate::transport::PeerInfo;
 
 /// How the requests of one connection are read, dispatched and answered.
@@ -22,20 +29,47 @@ use crate::transport::PeerInfo;
 ///   notifications and batches, answered in completion order, with
 ///   subscriptions pushed by the server.
 ///
-/// The trait's method is an implementation detail of the server; it is
+/// The trait's methods are an implementation detail of the server; it is
 /// public only so that both kinds fit [`serve`](super::serve).
 pub trait Protocol<T, S>: Clone + Send + 'static {
-    /// Serves one connection until the peer hangs up or `shutdown` fires,
-    /// with at most `max_in_flight` requests unanswered.
+    /// Serves one connection until the peer hangs up or the server stops it.
     #[doc(hidden)]
     fn serve_connection(
         &self,
         io: T,
-        peer: PeerInfo,
         service: S,
-        max_in_flight: usize,
-        shutdown: WaitForCancellationFutureOwned,
-    ) -> impl Future<Output = io::Result<()>> + Send + use<Self, T, S>;
+        connection: Connecting,
+    ) -> impl Future<Output = Closed> + Send + use<Self, T, S>;
+
+    /// Turns a connection away, telling the peer why if the protocol has a
+    /// way to (a codec does not: the connection is just closed).
+    #[doc(hidden)]
+    fn refuse(&self, io: T, reason: &str) -> impl Future<Output = ()> + Send + use<Self, T, S> {
+        let _ = reason;
+        drop(io);
+        std::future::ready(())
+    }
+}
+
+/// What the server hands a protocol with each connection.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Connecting {
+    pub(crate) peer: PeerInfo,
+    pub(crate) limits: Limits,
+    pub(crate) signals: Signals,
+    pub(crate) stats: Arc<Stats>,
+}
+
+/// How a connection ended.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Closed(pub(crate) CloseReason);
+
+impl fmt::Display for Closed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
 }
 
 impl<T, S, C> Protocol<T, S> for C
@@ -53,19 +87,92 @@ where
     fn serve_connection(
         &self,
         io: T,
-        _peer: PeerInfo,
         service: S,
-        max_in_flight: usize,
-        shutdown: WaitForCancellationFutureOwned,
-    ) -> impl Future<Output = io::Result<()>> + Send + use<T, S, C> {
-        let connection = Connection::<_, _, _, _, FuturesOrdered<_>>::with_parts(
-            io,
-            self.clone(),
-            service,
-            max_in_flight,
-            shutdown,
+        connection: Connecting,
+    ) -> impl Future<Output = Closed> + Send + use<T, S, C> {
+        let Connecting {
+            limits,
+            signals,
+            stats,
+            ..
+        } = connection;
+        let connection = Connection::<_, _, _, _, FuturesOrdered<_>>::new(
+            Framed::new(io, self.clone()),
+            Traced {
+                inner: service,
+                seq: 0,
+            },
+            limits,
+            &signals,
+            stats,
             None,
         );
-        async move { connection.await.into_result() }
+        async move { Closed(connection.await) }
+    }
+}
+
+/// Gives each request of a connection a `request` span, numbered in arrival
+/// order, and reports its duration and outcome at debug level.
+struct Traced<S> {
+    inner: S,
+    seq: u64,
+}
+
+impl<S, R> Service<R> for Traced<S>
+where
+    S: Service<R>,
+    S::Error: Into<BoxError>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Timed<tracing::instrument::Instrumented<S::Future>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        self.seq += 1;
+        let span = tracing::debug_span!("request", seq = self.seq);
+        Timed::new(self.inner.call(request).instrument(span))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request's future, logging how long it took and how it ended.
+    pub(crate) struct Timed<F> {
+        #[pin]
+        inner: F,
+        // Read only when debug events are on.
+        started: Option<tokio::time::Instant>,
+    }
+}
+
+impl<F> Timed<F> {
+    pub(crate) fn new(inner: F) -> Self {
+        let started = tracing::enabled!(tracing::Level::DEBUG).then(tokio::time::Instant::now);
+        Self { inner, started }
+    }
+}
+
+impl<F, T, E> Future for Timed<tracing::instrument::Instrumented<F>>
+where
+    F: Future<Output = Result<T, E>>,
+    E: Into<BoxError>,
+{
+    type Output = Result<T, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let outcome = std::task::ready!(this.inner.as_mut().poll(cx));
+        if let Some(started) = this.started {
+            let _entered = this.inner.span().enter();
+            let duration = started.elapsed();
+            match &outcome {
+                Ok(_) => tracing::debug!(?duration, outcome = "ok", "request done"),
+                Err(_) => tracing::debug!(?duration, outcome = "error", "request failed"),
+            }
+        }
+        Poll::Ready(outcome)
     }
 }

@@ -3,24 +3,41 @@ use std::{
     future::{Future, IntoFuture, poll_fn},
     io,
     pin::{Pin, pin},
+    sync::{Arc, atomic::Ordering},
     task::{Context, Poll},
     time::Duration,
 };
 
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tokio::{
+    sync::{Semaphore, broadcast},
+    task::JoinSet,
+};
 use tower::{BoxError, Service};
 use tracing::Instrument;
 
-use super::{Protocol, Server, authorize::Refused};
+use super::{
+    Events, Protocol, Server, ServerEvent, Summary, authorize::Refused, connection::Signals,
+    protocol::Connecting, summary::Stats,
+};
 use crate::transport::{Listener, PeerInfo};
 
 /// How long to pause accepting after an error that is not about one
 /// connection (out of file descriptors, say), so the loop does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
+/// How long a refused client gets to take the error that tells it why.
+const REFUSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long connections get, once the shutdown deadline passed, to tell
+/// their callers the requests were cancelled, before they are dropped.
+const ABORT_GRACE: Duration = Duration::from_secs(1);
+
+/// Events kept for a receiver that falls behind.
+const EVENTS_CAPACITY: usize = 256;
+
 /// A server that runs when awaited, from [`serve`](super::serve) or
-/// [`Server::serve`]. It runs until the future is dropped (connections are
-/// then closed gracefully in the background) or, with
+/// [`Server::serve`]. It runs until the future is dropped, which stops it at
+/// once (connections are closed without waiting), or, with
 /// [`with_graceful_shutdown`](Serve::with_graceful_shutdown), until a signal.
 #[must_use = "a server does nothing until it is awaited"]
 pub struct Serve<L, P, M> {
@@ -28,6 +45,7 @@ pub struct Serve<L, P, M> {
     listener: L,
     protocol: P,
     make_service: M,
+    events: broadcast::Sender<ServerEvent>,
 }
 
 impl<L, P, M> Serve<L, P, M> {
@@ -37,12 +55,21 @@ impl<L, P, M> Serve<L, P, M> {
             listener,
             protocol,
             make_service,
+            events: broadcast::Sender::new(EVENTS_CAPACITY),
         }
     }
 
+    /// A receiver of this server's [`ServerEvent`]s: listening, connections
+    /// opened, closed (with the reason) and refused, shutdown started,
+    /// stopped. Take it before awaiting the server.
+    pub fn events(&self) -> Events {
+        Events::new(self.events.subscribe())
+    }
+
     /// Stops the server when `signal` completes: it stops accepting, lets the
-    /// requests in flight finish and their answers be written, closes every
-    /// connection, and then the server future completes.
+    /// requests in flight finish and their answers be written (for at most
+    /// the [shutdown timeout](Server::shutdown_timeout), then cancels what
+    /// remains), closes every connection, and completes with a [`Summary`].
     ///
     /// Frames a peer sent that were not yet read are not answered; the peer
     /// sees its connection close with those calls unanswered.
@@ -72,6 +99,13 @@ pub struct WithGracefulShutdown<L, P, M, F> {
     signal: F,
 }
 
+impl<L, P, M, F> WithGracefulShutdown<L, P, M, F> {
+    /// A receiver of this server's [`ServerEvent`]s (see [`Serve::events`]).
+    pub fn events(&self) -> Events {
+        self.serve.events()
+    }
+}
+
 impl<L, P, M, F> fmt::Debug for WithGracefulShutdown<L, P, M, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WithGracefulShutdown")
@@ -80,14 +114,14 @@ impl<L, P, M, F> fmt::Debug for WithGracefulShutdown<L, P, M, F> {
     }
 }
 
-/// The future of a running server.
+/// The future of a running server: a [`Summary`] when it stops.
 ///
 /// It completes with an error only when the make-service fails; errors of
 /// single connections are logged and the server goes on.
-pub struct ServeFuture(Pin<Box<dyn Future<Output = io::Result<()>> + Send>>);
+pub struct ServeFuture(Pin<Box<dyn Future<Output = io::Result<Summary>> + Send>>);
 
 impl Future for ServeFuture {
-    type Output = io::Result<()>;
+    type Output = io::Result<Summary>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.0.as_mut().poll(cx)
@@ -109,7 +143,7 @@ where
     M::Future: Send + 'static,
     M::Error: Into<BoxError>,
 {
-    type Output = io::Result<()>;
+    type Output = io::Result<Summary>;
     type IntoFuture = ServeFuture;
 
     fn into_future(self) -> ServeFuture {
@@ -128,7 +162,7 @@ where
     M::Error: Into<BoxError>,
     F: Future<Output = ()> + Send + 'static,
 {
-    type Output = io::Result<()>;
+    type Output = io::Result<Summary>;
     type IntoFuture = ServeFuture;
 
     fn into_future(self) -> ServeFuture {
@@ -136,7 +170,7 @@ where
     }
 }
 
-async fn run<L, P, M, F>(serve: Serve<L, P, M>, signal: F) -> io::Result<()>
+async fn run<L, P, M, F>(serve: Serve<L, P, M>, signal: F) -> io::Result<Summary>
 where
     L: Listener,
     P: Protocol<L::Io, M::Response>,
@@ -151,18 +185,34 @@ where
         mut listener,
         protocol,
         mut make_service,
+        events,
     } = serve;
     let endpoint = listener
         .local_endpoint()
         .map_or_else(|_| "unnamed".to_owned(), |endpoint| endpoint.to_string());
-    let shutdown = CancellationToken::new();
-    // Dropping the server future also closes its connections gracefully.
-    let _close_on_drop = shutdown.clone().drop_guard();
-    let connections = TaskTracker::new();
+    let stats = Arc::new(Stats::default());
+    let signals = Signals::default();
+    let slots = Arc::new(Semaphore::new(config.max_connections));
+    let mut connections = JoinSet::new();
+    let mut last_id = 0u64;
     let mut signal = pin!(signal);
     tracing::info!(%endpoint, "server listening");
+    emit(&events, || ServerEvent::Listening {
+        endpoint: endpoint.clone(),
+    });
 
     let result = loop {
+        // Reap finished connections, so the set holds only live ones.
+        while connections.try_join_next().is_some() {}
+        let queued = if config.queue_excess {
+            tokio::select! {
+                biased;
+                () = &mut signal => break Ok(()),
+                slot = Arc::clone(&slots).acquire_owned() => slot.ok(),
+            }
+        } else {
+            None
+        };
         let accepted = tokio::select! {
             biased;
             () = &mut signal => break Ok(()),
@@ -183,6 +233,22 @@ where
                 }
             }
         };
+        let Some(slot) = queued.or_else(|| Arc::clone(&slots).try_acquire_owned().ok()) else {
+            let reason = format!(
+                "too many connections: this server serves at most {} at once",
+                config.max_connections
+            );
+            tracing::debug!(%endpoint, %peer, %reason, "connection refused");
+            emit(&events, || ServerEvent::ConnectionRefused {
+                peer: peer.clone(),
+                reason: reason.clone(),
+            });
+            let refusing = protocol.refuse(io, &reason);
+            connections.spawn(async move {
+                let _ = tokio::time::timeout(REFUSE_TIMEOUT, refusing).await;
+            });
+            continue;
+        };
         let ready = tokio::select! {
             biased;
             () = &mut signal => break Ok(()),
@@ -195,14 +261,22 @@ where
                 "server on `{endpoint}` stopped: make-service failed: {err}"
             )));
         }
+        last_id += 1;
+        let id = last_id;
         // At info level, and entered for the make-service too, so a warning
         // about the connection (a refused peer, say) names the endpoint
         // wherever info is logged.
-        let span = tracing::info_span!("connection", %endpoint, %peer);
+        let span = tracing::info_span!("connection", id, %endpoint, %peer);
         let making = span.in_scope(|| make_service.call(peer.clone()));
+        let connecting = Connecting {
+            peer: peer.clone(),
+            limits: config.limits,
+            signals: signals.clone(),
+            stats: Arc::clone(&stats),
+        };
         let protocol = protocol.clone();
-        let closed = shutdown.clone().cancelled_owned();
-        let max_in_flight = config.max_in_flight;
+        let events = events.clone();
+        let stats = Arc::clone(&stats);
         connections.spawn(
             async move {
                 let service = match making.await {
@@ -215,29 +289,87 @@ where
                         } else {
                             tracing::warn!(error = %err, "connection refused: make-service failed");
                         }
+                        emit(&events, || ServerEvent::ConnectionRefused {
+                            peer,
+                            reason: err.to_string(),
+                        });
                         return;
                     }
                 };
+                stats.connections.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!("connection opened");
-                match protocol
-                    .serve_connection(io, peer, service, max_in_flight, closed)
-                    .await
-                {
-                    Ok(()) => tracing::debug!("connection closed"),
-                    Err(err) => tracing::debug!(error = %err, "connection closed"),
-                }
+                emit(&events, || ServerEvent::ConnectionOpened {
+                    id,
+                    peer: peer.clone(),
+                });
+                let closed = protocol.serve_connection(io, service, connecting).await;
+                drop(slot);
+                tracing::debug!(reason = %closed, "connection closed");
+                emit(&events, || ServerEvent::ConnectionClosed {
+                    id,
+                    peer,
+                    reason: closed.to_string(),
+                });
             }
             .instrument(span),
         );
     };
 
-    tracing::info!(%endpoint, connections = connections.len(), "server shutting down");
     drop(listener);
-    shutdown.cancel();
-    connections.close();
-    connections.wait().await;
-    tracing::info!(%endpoint, "server stopped");
-    result
+    let open = config.max_connections - slots.available_permits();
+    tracing::info!(%endpoint, connections = open, "server shutting down");
+    emit(&events, || ServerEvent::ShutdownStarted {
+        connections: open,
+    });
+    signals.shutdown.cancel();
+    let finished = match config.shutdown_timeout {
+        Some(deadline) => tokio::time::timeout(deadline, finish(&mut connections))
+            .await
+            .is_ok(),
+        None => {
+            finish(&mut connections).await;
+            true
+        }
+    };
+    if !finished {
+        tracing::warn!(%endpoint, connections = connections.len(), "shutdown deadline passed: cancelling requests in flight");
+        signals.abort.cancel();
+        if tokio::time::timeout(ABORT_GRACE, finish(&mut connections))
+            .await
+            .is_err()
+        {
+            connections.abort_all();
+            finish(&mut connections).await;
+        }
+    }
+    let summary = stats.summary();
+    tracing::info!(
+        %endpoint,
+        connections = summary.connections,
+        completed = summary.requests_completed,
+        cancelled = summary.requests_cancelled,
+        "server stopped"
+    );
+    emit(&events, || ServerEvent::Stopped(summary));
+    result.map(|()| summary)
+}
+
+/// Waits for every connection task to end.
+async fn finish(connections: &mut JoinSet<()>) {
+    while let Some(ended) = connections.join_next().await {
+        if let Err(err) = ended
+            && err.is_panic()
+        {
+            tracing::error!(error = %err, "a connection task panicked");
+        }
+    }
+}
+
+/// Sends an event, built only if someone listens.
+fn emit(events: &broadcast::Sender<ServerEvent>, event: impl FnOnce() -> ServerEvent) {
+    if events.receiver_count() > 0 {
+        let _ = events.send(event());
+    }
 }
 
 /// Errors about one connection that went away before it was accepted.

@@ -21,16 +21,25 @@
 //!   the write side of an [`IpcStream`] on a pipe does nothing, so a peer
 //!   learns the end of a conversation only when the pipe is closed.
 //! - **TCP**, with `TCP_NODELAY`, for peers on other machines.
+//! - **Pipes between a parent and its child process**: [`child::spawn`]
+//!   starts a program and connects to its stdin and stdout; the child serves
+//!   on [`PipeStream::stdio`]. Or, decred style, [`ChildPipes`] hands the
+//!   child two extra pipes by number, which it takes over with
+//!   [`PipeStream::from_raw`]. Either way the connection is a
+//!   [`PipeStream`].
 //!
 //! Any type implementing [`Listener`] can be served, including
 //! [`tokio::net::UnixListener`] and [`tokio::net::TcpListener`] created by the
 //! application itself (for example from socket activation).
 
+pub mod child;
 mod connect;
 mod error;
 mod listener;
 mod options;
 mod peer;
+mod pipe;
+mod stdio;
 mod stream;
 mod tcp;
 #[cfg(unix)]
@@ -44,11 +53,14 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::Endpoint;
 
+pub use child::ChildPipes;
 pub(crate) use connect::{connect_once, connect_with_retry};
 pub use listener::IpcListener;
 pub(crate) use listener::bind;
 pub use options::BindOptions;
 pub use peer::PeerInfo;
+pub use pipe::PipeStream;
+pub(crate) use pipe::{ReadPipe, WritePipe};
 pub use stream::IpcStream;
 
 /// A source of connections: the transport half of a server.

@@ -34,6 +34,8 @@ impl PeerInfo {
             pid: None,
             uid: None,
             gid: None,
+            #[cfg(windows)]
+            user_sid: None,
             addr: None,
         }
     }

@@ -33,12 +33,12 @@ pub fn echo() -> impl Service<Bytes, Response = Bytes, Error = BoxError, Future:
 pub struct RunningServer {
     pub endpoint: Endpoint,
     stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<()>>,
+    task: JoinHandle<std::io::Result<tower_ipc::server::Summary>>,
 }
 
 impl RunningServer {
     /// Signals graceful shutdown and waits for the server to finish.
-    pub async fn shutdown(mut self) -> std::io::Result<()> {
+    pub async fn shutdown(mut self) -> std::io::Result<tower_ipc::server::Summary> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

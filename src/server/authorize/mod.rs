@@ -30,7 +30,8 @@
 //! let make = ServiceBuilder::new()
 //!     .layer(AuthorizeLayer::new(PeerPolicy::same_user()))
 //!     .service(make);
-//! Server::new().serve_make(listener, LengthPrefixed::new(), make).await
+//! Server::new().serve_make(listener, LengthPrefixed::new(), make).await?;
+//! # Ok(())
 //! # }
 //! ```
 //!

@@ -59,7 +59,8 @@ impl<S> Authorize<Shared<S>> {
     /// let listener = Endpoint::new("echo").bind().await?;
     /// let echo = service_fn(|frame: Bytes| async move { Ok::<_, std::io::Error>(frame) });
     /// let make = Authorize::shared(echo, PeerPolicy::same_user());
-    /// Server::new().serve_make(listener, LengthPrefixed::new(), make).await
+    /// Server::new().serve_make(listener, LengthPrefixed::new(), make).await?;
+    /// # Ok(())
     /// # }
     /// ```
     pub fn shared(service: S, policy: PeerPolicy) -> Self {

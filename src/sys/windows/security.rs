@@ -1,49 +1,17 @@
-//! Windows: named pipe queries, and the security descriptors and user
-//! identities that endpoint security needs (in their own section).
+//! Security descriptors, user identities, and pipe clients that ask only
+//! for the access they need.
 
 use std::{
-    ffi::OsStr,
-    io,
-    os::windows::{ffi::OsStrExt, io::AsRawHandle},
-};
-
-use tokio::net::windows::named_pipe::NamedPipeServer;
-use windows_sys::Win32::{
-    Foundation::{ERROR_FILE_NOT_FOUND, ERROR_SEM_TIMEOUT, GetLastError},
-    System::Pipes::{GetNamedPipeClientProcessId, WaitNamedPipeW},
-};
-
-/// Whether a pipe of this name exists, asked without connecting to it:
-/// `Some(true)` when it exists (free or busy), `Some(false)` when it does
-/// not, `None` when the system would not say (an invalid name, say).
-pub(crate) fn pipe_exists(name: &str) -> Option<bool> {
-    let wide: Vec<u16> = OsStr::new(name).encode_wide().chain(Some(0)).collect();
-    // SAFETY: `wide` is a NUL-terminated UTF-16 string that outlives the call.
-    let free = unsafe { WaitNamedPipeW(wide.as_ptr(), 1) };
-    if free != 0 {
-        return Some(true);
-    }
-    // SAFETY: reads this thread's last-error value; no pointers involved.
-    match unsafe { GetLastError() } {
-        ERROR_SEM_TIMEOUT => Some(true),
-        ERROR_FILE_NOT_FOUND => Some(false),
-        _ => None,
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Endpoint security: security descriptors, user identities, pipe clients.
-// (Kept together; unrelated functions belong above or below this section.)
-// ---------------------------------------------------------------------------
-
-use std::{
-    ffi::c_void,
-    fmt,
-    os::windows::io::{FromRawHandle, OwnedHandle},
+    ffi::{OsStr, c_void},
+    fmt, io,
+    os::windows::{
+        ffi::OsStrExt,
+        io::{AsRawHandle, FromRawHandle, OwnedHandle},
+    },
     ptr,
 };
 
-use tokio::net::windows::named_pipe::{NamedPipeClient, ServerOptions};
+use tokio::net::windows::named_pipe::{NamedPipeClient, NamedPipeServer, ServerOptions};
 use windows_sys::Win32::{
     Foundation::{
         ERROR_INSUFFICIENT_BUFFER, GENERIC_READ, HANDLE, INVALID_HANDLE_VALUE, LocalFree,
@@ -363,16 +331,3 @@ pub(crate) fn open_pipe_client(name: &str) -> io::Result<NamedPipeClient> {
 
 // End of the endpoint security section.
 // ---------------------------------------------------------------------------
-
-/// The process id of the client connected to `pipe`.
-pub(crate) fn client_process_id(pipe: &NamedPipeServer) -> io::Result<u32> {
-    let mut pid = 0u32;
-    // SAFETY: the handle is open for as long as `pipe` is borrowed, and
-    // `pid` is a valid place for the call to write a u32.
-    let ok = unsafe { GetNamedPipeClientProcessId(pipe.as_raw_handle(), &mut pid) };
-    if ok == 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(pid)
-    }
-}
