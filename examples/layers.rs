@@ -1,15 +1,16 @@
 //! Composing a JSON-RPC server and its client from tower layers.
 //!
 //! ```text
-//! cargo run --example layers                       # about 2 seconds, then exits
-//! RUST_LOG=layers=debug cargo run --example layers  # also every request's span
+//! cargo run --example layers                 # about 2 seconds, then exits
+//! RUST_LOG=info cargo run --example layers   # also log each refusal in its spans
+//! RUST_LOG=debug cargo run --example layers  # and every request
 //! ```
 //!
 //! The server's handlers are plain async functions in a `Router`; everything
 //! else is a layer, outermost first:
 //!
 //! ```text
-//! RequestSpan        a tracing span per request (method, id); logs refusals
+//! MapFuture          logs each request's outcome and time, in its tracing span
 //! Buffer             one stack shared by every connection
 //! LoadShed           when a limit below is reached, answer "overloaded" at once
 //! ConcurrencyLimit   at most 4 requests run at once
@@ -42,18 +43,15 @@
 
 use std::{
     future::Future,
-    pin::Pin,
-    task::{Context, Poll},
     time::{Duration, Instant},
 };
 
 use futures::future::join_all;
-use tower::{BoxError, Layer, Service, ServiceBuilder, ServiceExt, retry::Policy};
+use tower::{BoxError, ServiceBuilder, ServiceExt, retry::Policy};
 use tower_ipc::{
     Endpoint,
     jsonrpc::{CallError, ErrorObject, Id, JsonRpc, JsonRpcClient, Request, Response, Router},
 };
-use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 
 const MAX_CONCURRENT: usize = 4;
@@ -74,7 +72,7 @@ async fn main() -> Result<(), BoxError> {
         .await?;
     let endpoint = listener.endpoint().clone();
     let server = ServiceBuilder::new()
-        .layer(RequestSpanLayer)
+        .map_future(log_outcome)
         .buffer(64)
         .load_shed()
         .concurrency_limit(MAX_CONCURRENT)
@@ -100,15 +98,22 @@ async fn main() -> Result<(), BoxError> {
         answers.len(),
         ErrorObject::LIMIT_EXCEEDED
     );
-    check(answered == MAX_CONCURRENT && shed == MAX_CONCURRENT, "load shedding")?;
+    check(
+        answered == MAX_CONCURRENT && shed == MAX_CONCURRENT,
+        "load shedding",
+    )?;
 
     // 2. The server's timeout: a call that would take too long.
     let slow = client.call::<u64, _>("sleep", (1000,)).await;
     println!(
         "2. a 1000 ms call with a {HANDLER_TIMEOUT:?} handler timeout: {}",
-        slow.as_ref().map_or_else(ToString::to_string, |ms| format!("{ms}"))
+        slow.as_ref()
+            .map_or_else(ToString::to_string, |ms| format!("{ms}"))
     );
-    check(code(&slow) == Some(ErrorObject::TIMEOUT), "the handler timeout")?;
+    check(
+        code(&slow) == Some(ErrorObject::TIMEOUT),
+        "the handler timeout",
+    )?;
 
     // 3. The client's retry policy: the same burst, retried when overloaded.
     let retrying = ServiceBuilder::new()
@@ -140,7 +145,9 @@ async fn main() -> Result<(), BoxError> {
     for n in 0..60 {
         match client.call::<u64, _>("echo", (n,)).await {
             Ok(echoed) => check(echoed == n, "echo")?,
-            Err(err) if err.as_rpc().map(ErrorObject::code) == Some(ErrorObject::LIMIT_EXCEEDED) => {
+            Err(err)
+                if err.as_rpc().map(ErrorObject::code) == Some(ErrorObject::LIMIT_EXCEEDED) =>
+            {
                 refused += 1;
             }
             Err(err) => return Err(err.into()),
@@ -149,7 +156,9 @@ async fn main() -> Result<(), BoxError> {
     let started = Instant::now();
     let mut answered = 0;
     for n in 0..60 {
-        let request = Request::new("echo").with_params(&(n,))?.with_id(Id::from(n));
+        let request = Request::new("echo")
+            .with_params(&(n,))?
+            .with_id(Id::from(n));
         let response = retrying.clone().oneshot(request).await?;
         answered += usize::from(response.into_result::<u64>()? == n);
     }
@@ -164,7 +173,10 @@ async fn main() -> Result<(), BoxError> {
 
 fn router() -> Router {
     Router::new()
-        .method("echo", |(n,): (u64,)| async move { Ok::<_, ErrorObject>(n) })
+        .method(
+            "echo",
+            |(n,): (u64,)| async move { Ok::<_, ErrorObject>(n) },
+        )
         .method("sleep", |(ms,): (u64,)| async move {
             tracing::debug!(ms, "sleeping");
             tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -185,58 +197,25 @@ fn check(holds: bool, what: &str) -> Result<(), BoxError> {
     }
 }
 
-/// Wraps a service in [`RequestSpan`].
-#[derive(Clone, Copy, Debug)]
-struct RequestSpanLayer;
-
-impl<S> Layer<S> for RequestSpanLayer {
-    type Service = RequestSpan<S>;
-
-    fn layer(&self, inner: S) -> RequestSpan<S> {
-        RequestSpan { inner }
-    }
-}
-
-/// Runs each request in a span naming its method and id, so whatever the
-/// handler and the layers log says which request it concerns; and logs the
-/// requests the layers refused, which the handler never sees.
-#[derive(Clone, Debug)]
-struct RequestSpan<S> {
-    inner: S,
-}
-
-impl<S> Service<Request> for RequestSpan<S>
+/// Logs how a request ended and how long it took. The server runs it
+/// inside its spans for the connection (endpoint, peer) and the request
+/// (method, id), so each line says whose request it was without this layer
+/// knowing.
+async fn log_outcome<F>(answer: F) -> Result<Response, BoxError>
 where
-    S: Service<Request, Response = Response>,
-    S::Error: std::fmt::Display,
-    S::Future: Send + 'static,
+    F: Future<Output = Result<Response, BoxError>>,
 {
-    type Response = Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
+    let started = Instant::now();
+    let outcome = answer.await;
+    let elapsed = started.elapsed();
+    match &outcome {
+        Ok(response) => match response.error_object() {
+            None => tracing::debug!(?elapsed, "answered"),
+            Some(error) => tracing::info!(?elapsed, code = error.code(), "error answer"),
+        },
+        Err(err) => tracing::info!(?elapsed, %err, "stopped by a layer"),
     }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        let span = tracing::info_span!(
-            "request",
-            method = request.method(),
-            id = request.id().map(tracing::field::display)
-        );
-        let answer = span.in_scope(|| self.inner.call(request));
-        Box::pin(
-            async move {
-                let answer = answer.await;
-                if let Err(err) = &answer {
-                    tracing::debug!(%err, "ended by a layer");
-                }
-                answer
-            }
-            .instrument(span),
-        )
-    }
+    outcome
 }
 
 /// Retries a call the server answered "overloaded", after a pause, a

@@ -36,7 +36,7 @@ const METHODS: &str = concat!(
 #[derive(Debug, clap::Args)]
 #[command(after_help = format!("Demo methods:\n{METHODS}\n\n\
 With --framing length-prefixed the demo server echoes every frame instead.\n\
-Stop it with Ctrl-C: it finishes the calls in flight, then exits."))]
+Stop it with Ctrl-C: it answers the calls in flight (for up to 30 s), then exits."))]
 pub(crate) struct Args {
     /// Where to listen (see `tower-ipc --help`); only the current user may
     /// connect. `tcp://127.0.0.1:0` picks a free port, printed on start.
@@ -74,8 +74,11 @@ pub(crate) async fn run(options: &Options, args: Args) -> Result<(), Failure> {
                 .await
         }
     };
-    served.map_err(|err| Failure::new(Exit::Failed, err))?;
-    eprintln!("stopped");
+    let summary = served.map_err(|err| Failure::new(Exit::Failed, err))?;
+    eprintln!(
+        "stopped: {} connections served, {} requests answered, {} cancelled",
+        summary.connections, summary.requests_completed, summary.requests_cancelled
+    );
     Ok(())
 }
 
