@@ -124,7 +124,8 @@ fn main() -> ExitCode {
         Err(err) => return Failure::io(err).report(),
     };
     let outcome = runtime.block_on(run(cli));
-    // Do not wait for tasks still blocked (a stdin reader, a hung connection).
+    // Do not wait for tasks that may never end (a client's connection task
+    // waiting on a server that does not answer).
     runtime.shutdown_background();
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
