@@ -90,6 +90,9 @@ async fn finish(child: Child) -> Run {
 
 /// `tower-ipc serve --demo`, running until dropped.
 struct Demo {
+    /// Held for its drop, which kills the server; read by the Unix tests
+    /// that signal it.
+    #[cfg_attr(not(unix), allow(dead_code))]
     child: Child,
     endpoint: String,
 }
