@@ -11,6 +11,7 @@ use tower_ipc::{
     Endpoint,
     codec::{JsonCodec, LengthPrefixed},
     jsonrpc::{Context, ErrorObject, JsonRpc, Router, Subscription},
+    server::{Events, ServerEvent},
     transport::PeerInfo,
 };
 
@@ -63,15 +64,17 @@ pub(crate) async fn run(options: &Options, args: Args) -> Result<(), Failure> {
     let served = match framing {
         Some(framing) => {
             let protocol = JsonRpc::new().codec(JsonCodec::new().framing(framing));
-            tower_ipc::serve(listener, protocol, router())
-                .with_graceful_shutdown(stop_signal())
-                .await
+            let server = tower_ipc::serve(listener, protocol, router())
+                .with_graceful_shutdown(stop_signal());
+            tokio::spawn(announce_shutdown(server.events()));
+            server.await
         }
         None => {
             let echo = service_fn(|frame: Bytes| async move { Ok::<_, Infallible>(frame) });
-            tower_ipc::serve(listener, LengthPrefixed::new(), echo)
-                .with_graceful_shutdown(stop_signal())
-                .await
+            let server = tower_ipc::serve(listener, LengthPrefixed::new(), echo)
+                .with_graceful_shutdown(stop_signal());
+            tokio::spawn(announce_shutdown(server.events()));
+            server.await
         }
     };
     let summary = served.map_err(|err| Failure::new(Exit::Failed, err))?;
@@ -180,6 +183,22 @@ fn peer_json(peer: &PeerInfo) -> serde_json::Value {
         who["user_sid"] = json!(peer.user_sid());
     }
     who
+}
+
+/// Says what a graceful shutdown is waiting for, which may be a while (a
+/// `sleep` call in flight), and lets a second Ctrl-C end it at once.
+async fn announce_shutdown(mut events: Events) {
+    while let Some(event) = events.recv().await {
+        if let ServerEvent::ShutdownStarted { connections } = event {
+            eprintln!(
+                "shutting down: answering the calls in flight on {connections} connections \
+                 (Ctrl-C again to quit at once)"
+            );
+            stop_signal().await;
+            eprintln!("stopped at once");
+            std::process::exit(130);
+        }
+    }
 }
 
 /// Completes on Ctrl-C or, on Unix, SIGTERM (what `kill` and service
