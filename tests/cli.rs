@@ -336,6 +336,45 @@ async fn ctrl_c_stops_the_demo_server_gracefully() {
     assert!(!std::path::Path::new(&demo.endpoint).exists());
 }
 
+#[cfg(unix)]
+#[tokio::test]
+async fn a_second_ctrl_c_stops_the_demo_server_at_once() {
+    let name = support::endpoint("cli-demo").to_string();
+    let mut server = tower_ipc(&["serve", "--demo", &name]).spawn().unwrap();
+    let mut stdout = lines(&mut server);
+    let listening = next_line(&mut stdout).await;
+    let endpoint = tower_ipc::Endpoint::new(listening.trim_start_matches("listening on "));
+    let mut stderr = BufReader::new(server.stderr.take().unwrap()).lines();
+    // A call that keeps the graceful shutdown waiting. Once a later call on
+    // the same connection is answered, the server has read it.
+    let client = tower_ipc::jsonrpc::JsonRpcClient::new(support::connect(&endpoint).await);
+    let sleeping = tokio::spawn({
+        let client = client.clone();
+        async move { client.call::<u64, _>("sleep", (60_000,)).await }
+    });
+    assert_eq!(client.call::<i64, _>("add", (1, 1)).await.unwrap(), 2);
+
+    interrupt(&server);
+    let announced = loop {
+        let line = timeout(PATIENCE, stderr.next_line())
+            .await
+            .unwrap()
+            .unwrap();
+        let line = line.expect("stderr ended before the shutdown was announced");
+        if line.starts_with("shutting down") {
+            break line;
+        }
+    };
+    assert!(
+        announced.contains("in flight on 1 connections"),
+        "{announced}"
+    );
+    interrupt(&server);
+    let status = timeout(PATIENCE, server.wait()).await.unwrap().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(sleeping.await.unwrap().unwrap_err().is_closed());
+}
+
 #[tokio::test]
 async fn whoami_names_the_calling_process() {
     let demo = Demo::start("stream").await;
