@@ -18,6 +18,7 @@ use tower_ipc::{
 use crate::{
     Options,
     failure::{Exit, Failure},
+    signals::Signals,
     target::json_framing,
 };
 
@@ -49,6 +50,8 @@ pub(crate) struct Args {
 }
 
 pub(crate) async fn run(options: &Options, args: Args) -> Result<(), Failure> {
+    // Before saying where it listens: a script may signal at once.
+    let signals = Signals::new();
     let listener = Endpoint::new(&args.endpoint)
         .bind()
         .await
@@ -65,14 +68,14 @@ pub(crate) async fn run(options: &Options, args: Args) -> Result<(), Failure> {
         Some(framing) => {
             let protocol = JsonRpc::new().codec(JsonCodec::new().framing(framing));
             let server = tower_ipc::serve(listener, protocol, router())
-                .with_graceful_shutdown(stop_signal());
+                .with_graceful_shutdown(first_signal(signals));
             tokio::spawn(announce_shutdown(server.events()));
             server.await
         }
         None => {
             let echo = service_fn(|frame: Bytes| async move { Ok::<_, Infallible>(frame) });
             let server = tower_ipc::serve(listener, LengthPrefixed::new(), echo)
-                .with_graceful_shutdown(stop_signal());
+                .with_graceful_shutdown(first_signal(signals));
             tokio::spawn(announce_shutdown(server.events()));
             server.await
         }
@@ -185,8 +188,18 @@ fn peer_json(peer: &PeerInfo) -> serde_json::Value {
     who
 }
 
-/// Says what a graceful shutdown is waiting for, which may be a while (a
-/// `sleep` call in flight), and lets a second Ctrl-C end it at once.
+/// Completes at the first signal, and from then on ends the process at
+/// the next: a graceful shutdown may wait long (a `sleep` call in flight).
+async fn first_signal(mut signals: Signals) {
+    signals.recv().await;
+    tokio::spawn(async move {
+        signals.recv().await;
+        eprintln!("stopped at once");
+        std::process::exit(130);
+    });
+}
+
+/// Says what a graceful shutdown is waiting for.
 async fn announce_shutdown(mut events: Events) {
     while let Some(event) = events.recv().await {
         if let ServerEvent::ShutdownStarted { connections } = event {
@@ -194,35 +207,6 @@ async fn announce_shutdown(mut events: Events) {
                 "shutting down: answering the calls in flight on {connections} connections \
                  (Ctrl-C again to quit at once)"
             );
-            stop_signal().await;
-            eprintln!("stopped at once");
-            std::process::exit(130);
         }
-    }
-}
-
-/// Completes on Ctrl-C or, on Unix, SIGTERM (what `kill` and service
-/// managers send). If no handler can be installed, never.
-async fn stop_signal() {
-    #[cfg(unix)]
-    let terminated = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                terminate.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminated = std::future::pending::<()>();
-    let interrupted = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        () = interrupted => {}
-        () = terminated => {}
     }
 }

@@ -12,6 +12,7 @@ mod failure;
 mod json;
 mod output;
 mod progress;
+mod signals;
 mod stats;
 mod subscribe;
 mod target;

@@ -10,6 +10,7 @@ use crate::{
     Options,
     failure::{Exit, Failure},
     json, output,
+    signals::Signals,
     target::Target,
 };
 
@@ -56,6 +57,7 @@ pub(crate) async fn run(options: &Options, args: Args) -> Result<(), Failure> {
     };
     let target = Target::new(options, &args.endpoint);
     let params = json::params(args.params.as_deref())?;
+    let mut signals = Signals::new();
     let client = target.connect_json("subscribe").await?;
     // The notification name is not needed: the client routes items by
     // subscription id.
@@ -71,7 +73,6 @@ pub(crate) async fn run(options: &Options, args: Args) -> Result<(), Failure> {
         .map_err(|err| Failure::call(&target.endpoint, method, err))?;
     eprintln!("subscribed: {} (Ctrl-C to stop)", items.id());
 
-    let mut interrupted = std::pin::pin!(interrupted());
     let mut printed = 0;
     // Ctrl-C, --count or a closed stdout end the loop; the server's end or
     // a lost connection end the command.
@@ -80,7 +81,7 @@ pub(crate) async fn run(options: &Options, args: Args) -> Result<(), Failure> {
             break false;
         }
         let item = tokio::select! {
-            () = &mut interrupted => break false,
+            () = signals.recv() => break false,
             item = items.next() => item,
         };
         match item {
@@ -129,14 +130,6 @@ fn unsubscribe_method(subscribe: &str) -> Option<String> {
         &subscribe[..at],
         &subscribe[at + "subscribe".len()..]
     ))
-}
-
-/// Completes on Ctrl-C. If the handler cannot be installed, never: Ctrl-C
-/// then ends the process the default way.
-async fn interrupted() {
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
-    }
 }
 
 #[cfg(test)]
