@@ -14,7 +14,7 @@ use std::{
 
 use futures::{StreamExt, future::join_all, stream};
 use serde::{Deserialize, Serialize};
-use support::{PATIENCE, endpoint};
+use support::{PATIENCE, endpoint, eventually};
 use tokio::{sync::oneshot, time::timeout};
 use tower::{ServiceBuilder, ServiceExt};
 use tower_ipc::{
@@ -107,17 +107,6 @@ async fn serve(endpoint: &Endpoint, router: Router) -> tokio::task::JoinHandle<(
     tokio::spawn(async move {
         let _ = tower_ipc::serve(listener, JsonRpc::new(), router).await;
     })
-}
-
-async fn eventually(what: &str, check: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !check() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 #[tokio::test]
@@ -402,4 +391,46 @@ async fn client_is_a_tower_service_for_middleware() {
     let answer = service.oneshot(request).await.unwrap();
     assert_eq!(answer.into_result::<i64>().unwrap(), 3);
     fixture.server.abort();
+}
+
+#[tokio::test]
+async fn client_and_server_agree_over_every_json_framing() {
+    use tower_ipc::codec::{JsonCodec, JsonFraming};
+    for framing in [
+        JsonFraming::Stream,
+        JsonFraming::Ndjson,
+        JsonFraming::ContentLength,
+    ] {
+        let codec = JsonCodec::new().framing(framing);
+        let endpoint = endpoint("rpcc-framing");
+        let listener = endpoint.bind().await.unwrap();
+        let router = router(Arc::default(), Arc::default());
+        let server = tokio::spawn(
+            tower_ipc::serve(listener, JsonRpc::new().codec(codec.clone()), router).into_future(),
+        );
+        let client = JsonRpcClient::builder()
+            .codec(codec)
+            .build(support::connect(&endpoint).await);
+        let sum: i64 = client.call("add", (40, 2)).await.unwrap();
+        assert_eq!(sum, 42, "{framing:?}");
+        let answers = client
+            .batch([
+                Request::new("add")
+                    .with_params(&(1, 1))
+                    .unwrap()
+                    .with_id(Id::null()),
+                Request::new("add")
+                    .with_params(&(2, 2))
+                    .unwrap()
+                    .with_id(Id::null()),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(
+            answers[1].clone().into_result::<i64>().unwrap(),
+            4,
+            "{framing:?}"
+        );
+        server.abort();
+    }
 }

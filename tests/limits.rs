@@ -15,7 +15,7 @@ use std::{
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt, future::join_all};
 use serde_json::Value;
-use support::{PATIENCE, endpoint, framed};
+use support::{PATIENCE, endpoint, eventually, framed};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     sync::{Semaphore, oneshot},
@@ -41,17 +41,6 @@ fn gated_router(gate: Arc<Semaphore>, holding: Arc<AtomicUsize>) -> Router {
             Ok::<_, ErrorObject>("done")
         }
     })
-}
-
-async fn eventually(what: &str, check: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !check() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 /// Starts `server` with a graceful-shutdown trigger.

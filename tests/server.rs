@@ -13,7 +13,7 @@ use std::{
 
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::{SinkExt, StreamExt, future::join_all};
-use support::{PATIENCE, client, endpoint, framed, spawn_server};
+use support::{PATIENCE, client, endpoint, eventually, framed, spawn_server};
 use tokio::{io::AsyncReadExt, sync::Semaphore, time::timeout};
 use tower::{BoxError, Service, ServiceExt, service_fn};
 use tower_ipc::{Server, codec::LengthPrefixed, transport::PeerInfo};
@@ -65,18 +65,6 @@ fn gated_echo(
             Ok::<_, BoxError>(frame)
         }
     })
-}
-
-/// Waits until `check` holds, polling; panics after `PATIENCE`.
-async fn eventually(what: &str, check: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !check() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 #[tokio::test]
@@ -210,15 +198,7 @@ async fn service_error_closes_only_that_connection_after_earlier_answers() {
     // Nothing can be answered after the failed request: the connection ends.
     assert!(timeout(PATIENCE, raw.next()).await.unwrap().is_none());
     // Other connections are served as before.
-    let mut other = client(&server.endpoint).await;
-    let answer = other
-        .ready()
-        .await
-        .unwrap()
-        .call(Bytes::from("c"))
-        .await
-        .unwrap();
-    assert_eq!(answer, "c");
+    support::assert_echoes(&server.endpoint, "c").await;
     server.shutdown().await.unwrap();
 }
 
@@ -238,15 +218,7 @@ async fn oversized_frame_closes_the_connection_and_others_are_served() {
         read.is_err() || rest.is_empty(),
         "expected the server to close"
     );
-    let mut other = client(&server.endpoint).await;
-    let answer = other
-        .ready()
-        .await
-        .unwrap()
-        .call(Bytes::from("x"))
-        .await
-        .unwrap();
-    assert_eq!(answer, "x");
+    support::assert_echoes(&server.endpoint, "x").await;
     server.shutdown().await.unwrap();
 }
 

@@ -57,10 +57,21 @@ impl Entry {
     }
 }
 
+/// The frame as text: one UTF-8 check of the whole frame, after which
+/// serde_json borrows strings and raw values without checking each again
+/// (from bytes it checks every one of them: twice the work on a request).
+fn text(frame: &Bytes) -> Result<&str, std::str::Utf8Error> {
+    std::str::from_utf8(frame)
+}
+
 /// Reads a frame the server received.
 pub(crate) fn parse_incoming(frame: &Bytes, context: &Context, max_batch_size: usize) -> Incoming {
+    let text = match text(frame) {
+        Ok(text) => text,
+        Err(err) => return Incoming::Invalid(ErrorObject::parse_error(err)),
+    };
     if frame.first() == Some(&b'[') {
-        let items: Vec<&RawValue> = match serde_json::from_slice(frame) {
+        let items: Vec<&RawValue> = match serde_json::from_str(text) {
             Ok(items) => items,
             Err(err) => return Incoming::Invalid(classify(&err)),
         };
@@ -87,7 +98,7 @@ pub(crate) fn parse_incoming(frame: &Bytes, context: &Context, max_batch_size: u
             .collect();
         return Incoming::Batch(entries);
     }
-    match serde_json::from_slice::<Envelope<'_>>(frame) {
+    match serde_json::from_str::<Envelope<'_>>(text) {
         Ok(envelope) => Incoming::Single(entry(frame, envelope, context)),
         Err(err) => Incoming::Invalid(classify(&err)),
     }
@@ -164,9 +175,10 @@ pub(crate) enum Reply {
 /// A description of what is wrong with the frame: a server that sends it
 /// has broken the protocol.
 pub(crate) fn parse_reply(frame: &Bytes) -> Result<Reply, String> {
+    let text = text(frame).map_err(|err| format!("bad message: {err}"))?;
     if frame.first() == Some(&b'[') {
         let items: Vec<&RawValue> =
-            serde_json::from_slice(frame).map_err(|err| format!("bad batch response: {err}"))?;
+            serde_json::from_str(text).map_err(|err| format!("bad batch response: {err}"))?;
         return items
             .into_iter()
             .map(|item| {
@@ -181,7 +193,7 @@ pub(crate) fn parse_reply(frame: &Bytes) -> Result<Reply, String> {
             .map(Reply::Batch);
     }
     let envelope: Envelope<'_> =
-        serde_json::from_slice(frame).map_err(|err| format!("bad message: {err}"))?;
+        serde_json::from_str(text).map_err(|err| format!("bad message: {err}"))?;
     reply(frame, envelope)
 }
 

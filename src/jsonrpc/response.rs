@@ -41,7 +41,8 @@ impl Response {
     /// A successful answer. A value that fails to serialize becomes an
     /// internal error answer instead.
     pub fn result<T: Serialize + ?Sized>(id: Id, value: &T) -> Self {
-        let mut json = BytesMut::with_capacity(64);
+        // Room for a short string or a small object without a reallocation.
+        let mut json = BytesMut::with_capacity(128);
         match write_json(&mut json, value) {
             Ok(()) => Self::raw(id, json.freeze()),
             Err(err) => Self::error(

@@ -20,10 +20,10 @@ use tokio::{
 };
 use tokio_util::{
     codec::{Decoder, Encoder, Framed},
-    sync::CancellationToken,
+    sync::{CancellationToken, WaitForCancellationFutureOwned},
 };
 use tower::{BoxError, Service, ServiceExt};
-use tracing::Instrument;
+use tracing::{Instrument, instrument::Instrumented};
 
 use super::{
     Context, ErrorObject, Id, Request, Response,
@@ -279,7 +279,7 @@ where
 {
     type Response = Outgoing;
     type Error = BoxError;
-    type Future = BoxFuture<'static, Result<Outgoing, BoxError>>;
+    type Future = CallFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx).map_err(Into::into)
@@ -298,15 +298,29 @@ where
                     // `poll_ready` reserved `inner` for this call: take it,
                     // and leave a clone to be made ready for the next.
                     let clone = self.inner.clone();
-                    let ready = std::mem::replace(&mut self.inner, clone);
+                    let mut ready = std::mem::replace(&mut self.inner, clone);
+                    if let (Some(id), false) = (request.id(), self.refused) {
+                        // The common case, unboxed: a request to answer.
+                        let id = id.clone();
+                        let span = request_span(request.method(), Some(&id));
+                        return CallFuture::Calling {
+                            id: Some(id),
+                            calling: ready.call(request).instrument(span),
+                            started: started(),
+                            abort: self.abort.clone(),
+                            deadline: None,
+                        };
+                    }
                     let answering = self.dispatch(ready, request, Reserved::Yes);
-                    Box::pin(async move {
-                        let answer = answering.await;
-                        Ok(answer.map_or(Outgoing::Nothing, |answer| {
-                            activate(&answer);
-                            Outgoing::One(answer)
-                        }))
-                    })
+                    CallFuture::Boxed {
+                        boxed: Box::pin(async move {
+                            let answer = answering.await;
+                            Ok(answer.map_or(Outgoing::Nothing, |answer| {
+                                activate(&answer);
+                                Outgoing::One(answer)
+                            }))
+                        }),
+                    }
                 }
             },
             Incoming::Batch(entries) => {
@@ -317,17 +331,85 @@ where
                         Ok(request) => self.dispatch(self.inner.clone(), request, Reserved::No),
                     })
                     .collect();
-                Box::pin(async move {
-                    let answers: Vec<Response> =
-                        join_all(answers).await.into_iter().flatten().collect();
-                    answers.iter().for_each(activate);
-                    Ok(if answers.is_empty() {
-                        Outgoing::Nothing
-                    } else {
-                        Outgoing::Batch(answers)
-                    })
-                })
+                CallFuture::Boxed {
+                    boxed: Box::pin(async move {
+                        let answers: Vec<Response> =
+                            join_all(answers).await.into_iter().flatten().collect();
+                        answers.iter().for_each(activate);
+                        Ok(if answers.is_empty() {
+                            Outgoing::Nothing
+                        } else {
+                            Outgoing::Batch(answers)
+                        })
+                    }),
+                }
             }
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// What the connection waits on for one frame: boxed only for what is
+    /// not a single request (a batch, a queued notification), so a request
+    /// costs no allocation of its own here.
+    #[project = CallProjection]
+    pub(crate) enum CallFuture<F> {
+        /// A request (it has an id) in the inner service. The shutdown
+        /// deadline is watched only once the request is found pending, so a
+        /// request answered at once costs nothing for it.
+        Calling {
+            id: Option<Id>,
+            #[pin]
+            calling: Instrumented<F>,
+            started: Option<Instant>,
+            abort: CancellationToken,
+            deadline: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+        },
+        /// An answer known at once.
+        Ready { answer: Option<Outgoing> },
+        Boxed { boxed: BoxFuture<'static, Result<Outgoing, BoxError>> },
+    }
+}
+
+impl<F, E> Future for CallFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+    E: Into<BoxError>,
+{
+    type Output = Result<Outgoing, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            CallProjection::Calling {
+                id,
+                mut calling,
+                started,
+                abort,
+                deadline,
+            } => {
+                let answer = match calling.as_mut().poll(cx) {
+                    // With an id, `settle` never names the method.
+                    Poll::Ready(outcome) => settle(id.take(), "", outcome),
+                    Poll::Pending => {
+                        let deadline = deadline
+                            .get_or_insert_with(|| Box::pin(abort.clone().cancelled_owned()));
+                        std::task::ready!(deadline.as_mut().poll(cx));
+                        id.take().map(cancelled)
+                    }
+                };
+                {
+                    let _in_span = calling.span().enter();
+                    log_outcome(*started, answer.as_ref());
+                }
+                Poll::Ready(Ok(answer.map_or(Outgoing::Nothing, |answer| {
+                    activate(&answer);
+                    Outgoing::One(answer)
+                })))
+            }
+            CallProjection::Ready { answer } => Poll::Ready(Ok(answer
+                .take()
+                .expect("CallFuture polled after completion"))),
+            CallProjection::Boxed { boxed } => boxed.as_mut().poll(cx),
         }
     }
 }
@@ -377,47 +459,62 @@ where
                 None
             });
         }
-        let span = tracing::debug_span!(
-            "request",
-            %method,
-            id = id.as_ref().map_or("none", Id::as_json),
-        );
+        let span = request_span(&method, id.as_ref());
         let calling = match reserved {
             Reserved::Yes => Either::Left(service.call(request)),
             Reserved::No => Either::Right(service.oneshot(request)),
         };
         let abort = self.abort.clone();
         let answering = async move {
-            let started = tracing::enabled!(tracing::Level::DEBUG).then(Instant::now);
+            let started = started();
             let answer = tokio::select! {
                 biased;
                 outcome = calling => settle(id, &method, outcome),
-                () = abort.cancelled() => id.map(|id| {
-                    Response::error(
-                        id,
-                        ErrorObject::new(
-                            ErrorObject::SHUTTING_DOWN,
-                            "cancelled: the server is shutting down",
-                        ),
-                    )
-                }),
+                () = abort.cancelled() => id.map(cancelled),
             };
-            if let Some(started) = started {
-                let duration = started.elapsed();
-                match answer.as_ref().and_then(Response::error_object) {
-                    None => tracing::debug!(?duration, outcome = "ok", "request done"),
-                    Some(error) => tracing::debug!(
-                        ?duration,
-                        outcome = "error",
-                        code = error.code(),
-                        "request failed"
-                    ),
-                }
-            }
+            log_outcome(started, answer.as_ref());
             answer
         };
         Box::pin(answering.instrument(span))
     }
+}
+
+/// The span a request runs in.
+fn request_span(method: &str, id: Option<&Id>) -> tracing::Span {
+    tracing::debug_span!("request", %method, id = id.map_or("none", Id::as_json))
+}
+
+/// When a request started, if its duration will be logged.
+fn started() -> Option<Instant> {
+    tracing::enabled!(tracing::Level::DEBUG).then(Instant::now)
+}
+
+/// Logs a request's duration and outcome (at debug level, in its span).
+fn log_outcome(started: Option<Instant>, answer: Option<&Response>) {
+    let Some(started) = started else {
+        return;
+    };
+    let duration = started.elapsed();
+    match answer.and_then(Response::error_object) {
+        None => tracing::debug!(?duration, outcome = "ok", "request done"),
+        Some(error) => tracing::debug!(
+            ?duration,
+            outcome = "error",
+            code = error.code(),
+            "request failed"
+        ),
+    }
+}
+
+/// The answer to a request the shutdown deadline cut short.
+fn cancelled(id: Id) -> Response {
+    Response::error(
+        id,
+        ErrorObject::new(
+            ErrorObject::SHUTTING_DOWN,
+            "cancelled: the server is shutting down",
+        ),
+    )
 }
 
 /// The answer to send, from what the service returned.
@@ -460,8 +557,10 @@ fn activate(answer: &Response) {
     }
 }
 
-fn ready(outgoing: Outgoing) -> BoxFuture<'static, Result<Outgoing, BoxError>> {
-    Box::pin(std::future::ready(Ok(outgoing)))
+fn ready<F>(outgoing: Outgoing) -> CallFuture<F> {
+    CallFuture::Ready {
+        answer: Some(outgoing),
+    }
 }
 
 fn ready_answer(answer: Response) -> BoxFuture<'static, Option<Response>> {

@@ -2,6 +2,7 @@
 //! answer, with many requests in flight.
 
 use std::{
+    collections::VecDeque,
     fmt,
     future::Future,
     io,
@@ -152,6 +153,32 @@ impl<F: Future> InFlight<F> for FuturesUnordered<F> {
     }
 }
 
+/// A request's future in a heap slot that outlives it: when the future is
+/// done, the slot comes back with its answer and carries the next request's
+/// future. With [`Connection`]'s free list, serving allocates nothing per
+/// request for the slot once the connection has warmed up.
+pub(crate) struct Slot<F> {
+    slot: Option<Pin<Box<Option<F>>>>,
+}
+
+impl<F: Future> Future for Slot<F> {
+    type Output = (F::Output, Pin<Box<Option<F>>>);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let slot = self.slot.as_mut().expect("Slot polled after completion");
+        let future = slot
+            .as_mut()
+            .as_pin_mut()
+            .expect("a slot in flight holds a future");
+        let answer = ready!(future.poll(cx));
+        let mut slot = self.slot.take().expect("checked above");
+        slot.set(None);
+        Poll::Ready((answer, slot))
+    }
+}
+
+impl<F> Unpin for Slot<F> {}
+
 /// Serves one connection: at most `max_in_flight` requests are between the
 /// decoder and the encoder at once, answered in the order `Q` keeps; messages
 /// the server sends of its own accord (subscription items) come from `push`.
@@ -168,6 +195,12 @@ where
     framed: Framed<T, C>,
     service: S,
     in_flight: Q,
+    /// Answers that were ready as soon as their request was read (the
+    /// common case for a fast service), waiting for the write buffer; in
+    /// request order ahead of everything in `in_flight`.
+    done: VecDeque<Result<S::Response, S::Error>>,
+    /// Slots of finished requests, ready for the next ones.
+    free: Vec<Pin<Box<Option<S::Future>>>>,
     push: Option<P>,
     limits: Limits,
     /// `poll_ready` returned ready and `call` has not spent it yet.
@@ -217,7 +250,7 @@ where
     <C as Encoder<S::Response>>::Error: Into<BoxError>,
     S: Service<Req>,
     S::Error: Into<BoxError>,
-    Q: InFlight<S::Future>,
+    Q: InFlight<Slot<S::Future>>,
     P: Stream<Item = S::Response> + Unpin,
 {
     pub(crate) fn new(
@@ -233,6 +266,8 @@ where
             framed,
             service,
             in_flight: Q::empty(),
+            done: VecDeque::new(),
+            free: Vec::new(),
             push,
             limits: Limits {
                 max_in_flight: limits.max_in_flight.max(1),
@@ -289,7 +324,7 @@ where
                 }
             }
         }
-        if self.read_closed.is_some() && self.in_flight.count() == 0 {
+        if self.read_closed.is_some() && self.unanswered() == 0 {
             // Every answer is written: end the stream so the peer sees EOF.
             if let Err(err) = ready!(Pin::new(self.framed.get_mut()).poll_shutdown(cx)) {
                 tracing::trace!(error = %err, "shutdown of the write side failed");
@@ -305,6 +340,9 @@ where
         self.aborted = true;
         let cancelled = self.in_flight.count() as u64;
         self.stats.cancelled.fetch_add(cancelled, Ordering::Relaxed);
+        // Answers already finished are still written, and count as such.
+        let finished = self.done.len() as u64;
+        self.stats.completed.fetch_add(finished, Ordering::Relaxed);
         if Q::ORDERED {
             self.in_flight = Q::empty();
         }
@@ -341,7 +379,7 @@ where
         let Some(timeout) = self.limits.idle_timeout else {
             return Poll::Pending;
         };
-        if self.in_flight.count() > 0 || self.read_closed.is_some() {
+        if self.unanswered() > 0 || self.read_closed.is_some() {
             return Poll::Pending;
         }
         let due = self.last_activity + timeout;
@@ -361,7 +399,7 @@ where
     /// allow. Returns whether anything changed.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
-        while self.read_closed.is_none() && self.in_flight.count() < self.limits.max_in_flight {
+        while self.read_closed.is_none() && self.unanswered() < self.limits.max_in_flight {
             if !self.service_ready {
                 match self.service.poll_ready(cx) {
                     Poll::Ready(Ok(())) => self.service_ready = true,
@@ -375,7 +413,8 @@ where
             match Pin::new(&mut self.framed).poll_next(cx) {
                 Poll::Ready(Some(Ok(request))) => {
                     self.service_ready = false;
-                    self.in_flight.push(self.service.call(request));
+                    let future = self.service.call(request);
+                    self.start(future, cx);
                 }
                 Poll::Ready(Some(Err(err))) => {
                     self.read_closed = Some(CloseReason::Decode(err.into()));
@@ -388,11 +427,49 @@ where
         progress
     }
 
+    /// Requests read and not yet answered.
+    fn unanswered(&self) -> usize {
+        self.in_flight.count() + self.done.len()
+    }
+
+    /// Puts a request's future in a slot and polls it once: an answer that
+    /// is ready at once skips the in-flight set (and its allocation per
+    /// request). An ordered protocol may do so only when nothing is in
+    /// flight, since the answer must not overtake earlier ones.
+    fn start(&mut self, future: S::Future, cx: &mut Context<'_>) {
+        let mut slot = self.free.pop().unwrap_or_else(|| Box::pin(None));
+        slot.set(Some(future));
+        if !Q::ORDERED || self.in_flight.count() == 0 {
+            let future = slot.as_mut().as_pin_mut().expect("just set");
+            if let Poll::Ready(answer) = future.poll(cx) {
+                slot.set(None);
+                self.free.push(slot);
+                self.done.push_back(answer);
+                return;
+            }
+        }
+        self.in_flight.push(Slot { slot: Some(slot) });
+    }
+
+    /// The next finished answer, in the order the protocol wants.
+    fn poll_answer(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<S::Response, S::Error>>> {
+        if let Some(answer) = self.done.pop_front() {
+            return Poll::Ready(Some(answer));
+        }
+        match ready!(Pin::new(&mut self.in_flight).poll_next(cx)) {
+            Some((answer, slot)) => {
+                self.free.push(slot);
+                Poll::Ready(Some(answer))
+            }
+            None => Poll::Ready(None),
+        }
+    }
+
     /// Moves finished answers, then pushed messages, into the write buffer
     /// while the transport accepts them. Returns whether anything changed.
     fn poll_write(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
-        while self.in_flight.count() > 0 || self.push.is_some() {
+        while self.unanswered() > 0 || self.push.is_some() {
             match Pin::new(&mut self.framed).poll_ready(cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(err)) => {
@@ -401,7 +478,7 @@ where
                 }
                 Poll::Pending => break,
             }
-            let (answer, is_answer) = match Pin::new(&mut self.in_flight).poll_next(cx) {
+            let (answer, is_answer) = match self.poll_answer(cx) {
                 Poll::Ready(Some(answer)) => (answer, true),
                 Poll::Ready(None) | Poll::Pending => match self.poll_push(cx) {
                     Some(message) => (Ok(message), false),
@@ -427,6 +504,7 @@ where
                 // Write what came before the unanswerable request, then
                 // close; the peer sees its later calls fail.
                 self.in_flight = Q::empty();
+                self.done.clear();
             }
             if self.read_closed.is_none() {
                 self.read_closed = Some(failure);
@@ -458,7 +536,7 @@ where
     <C as Encoder<S::Response>>::Error: Into<BoxError>,
     S: Service<Req>,
     S::Error: Into<BoxError>,
-    Q: InFlight<S::Future>,
+    Q: InFlight<Slot<S::Future>>,
     P: Stream<Item = S::Response> + Unpin,
 {
     type Output = CloseReason;

@@ -96,3 +96,26 @@ pub async fn client(endpoint: &Endpoint) -> Client<Bytes, Bytes> {
 pub async fn framed(endpoint: &Endpoint) -> Framed<IpcStream, LengthPrefixed> {
     Framed::new(connect(endpoint).await, LengthPrefixed::new())
 }
+
+/// Waits until `check` holds, polling; panics after [`PATIENCE`].
+pub async fn eventually(what: &str, check: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Asserts that an echo server at `endpoint` answers a new connection.
+pub async fn assert_echoes(endpoint: &Endpoint, message: &'static str) {
+    use tower::ServiceExt;
+    let answer = client(endpoint)
+        .await
+        .oneshot(Bytes::from_static(message.as_bytes()))
+        .await
+        .expect("the server answers other connections");
+    assert_eq!(answer, message);
+}

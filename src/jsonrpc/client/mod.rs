@@ -110,8 +110,11 @@ impl JsonRpcClient {
         T: DeserializeOwned,
         P: Serialize,
     {
-        let params = params_json(&params)?;
-        let response = self.send_call(method, params.as_deref(), None).await?;
+        let id = self.next_id();
+        // Params are serialized straight into the message: no buffer of
+        // their own, no copy.
+        let message = call_json(id, method, &params)?;
+        let response = self.send_message(id, message, None).await?;
         response_into(response)
     }
 
@@ -278,6 +281,16 @@ impl JsonRpcClient {
     ) -> Result<Response, Error> {
         let id = self.next_id();
         let message = request_json(Some(id), method, params);
+        self.send_message(id, message, forget).await
+    }
+
+    /// Sends a call's message (with the id `id`) and waits for its answer.
+    async fn send_message(
+        &self,
+        id: u64,
+        message: Bytes,
+        forget: Option<String>,
+    ) -> Result<Response, Error> {
         let (answer, answered) = oneshot::channel();
         self.command(Command::Call {
             id,
@@ -475,6 +488,28 @@ fn response_into<T: DeserializeOwned>(response: Response) -> Result<T, CallError
     serde_json::from_str(response.result_json().unwrap_or("null")).map_err(CallError::Serde)
 }
 
+/// A call's message with `params` serialized in place; `()` (or anything
+/// that serializes to `null`) sends no params.
+fn call_json<P: Serialize>(id: u64, method: &str, params: &P) -> Result<Bytes, CallError> {
+    let mut message = BytesMut::with_capacity(128 + method.len());
+    write_head(&mut message, Some(id), method);
+    let without_params = message.len();
+    message.put_slice(br#","params":"#);
+    let start = message.len();
+    write_json(&mut message, params).map_err(CallError::Serde)?;
+    match message[start..].first() {
+        Some(b'[' | b'{') => {}
+        _ if &message[start..] == b"null" => message.truncate(without_params),
+        _ => {
+            return Err(CallError::Serde(serde::ser::Error::custom(
+                "params must serialize to an array or an object (use a tuple for params by position)",
+            )));
+        }
+    }
+    message.put_u8(b'}');
+    Ok(message.freeze())
+}
+
 fn request_json(id: Option<u64>, method: &str, params: Option<&[u8]>) -> Bytes {
     let mut message = BytesMut::with_capacity(48 + method.len() + params.map_or(0, <[u8]>::len));
     write_request(&mut message, id, method, params);
@@ -482,18 +517,39 @@ fn request_json(id: Option<u64>, method: &str, params: Option<&[u8]>) -> Bytes {
 }
 
 fn write_request(dst: &mut BytesMut, id: Option<u64>, method: &str, params: Option<&[u8]>) {
-    dst.put_slice(br#"{"jsonrpc":"2.0","#);
-    if let Some(id) = id {
-        dst.put_slice(br#""id":"#);
-        dst.put_slice(id.to_string().as_bytes());
-        dst.put_u8(b',');
-    }
-    dst.put_slice(br#""method":"#);
-    // Serializing a string cannot fail.
-    let _ = write_json(dst, method);
+    write_head(dst, id, method);
     if let Some(params) = params {
         dst.put_slice(br#","params":"#);
         dst.put_slice(params);
     }
     dst.put_u8(b'}');
+}
+
+/// `{"jsonrpc":"2.0","id":ID,"method":METHOD`: a request without its params
+/// and its closing brace.
+fn write_head(dst: &mut BytesMut, id: Option<u64>, method: &str) {
+    dst.put_slice(br#"{"jsonrpc":"2.0","#);
+    if let Some(id) = id {
+        dst.put_slice(br#""id":"#);
+        write_u64(dst, id);
+        dst.put_u8(b',');
+    }
+    dst.put_slice(br#""method":"#);
+    // Serializing a string cannot fail.
+    let _ = write_json(dst, method);
+}
+
+/// Writes `n` in decimal, without the allocation of `to_string`.
+fn write_u64(dst: &mut BytesMut, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    dst.put_slice(&digits[at..]);
 }
