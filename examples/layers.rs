@@ -19,14 +19,9 @@
 //! Router             echo, sleep
 //! ```
 //!
-//! `Buffer` is there for two reasons. `RateLimit` is not `Clone`, and the
-//! server clones its service for each connection; a buffer is a cloneable
-//! handle to one instance. And `LoadShed` decides in `poll_ready`, which the
-//! server calls before it reads a connection's next request, possibly long
-//! before that request arrives: a limit reached then would refuse a request
-//! that comes when the server is idle again. Below a buffer, `poll_ready` is
-//! called when the buffer's worker takes the request, so the decision is
-//! made about the request at hand.
+//! `Buffer` is there because `RateLimit` is not `Clone`, and the server
+//! clones its service for each connection: a buffer is a cloneable handle to
+//! one instance, so the limits below it hold for all connections together.
 //!
 //! The client is a `tower::Service` too: `Timeout` (5 s for a call, retries
 //! included) over `Retry` (a policy that retries "overloaded" answers after a
