@@ -6,8 +6,15 @@
 //!
 //! ENDPOINT is a portable name (`my-echo`: a socket in the runtime directory
 //! on Unix, `\\.\pipe\my-echo` on Windows), a socket path, a pipe name, or
-//! `tcp://127.0.0.1:7000`. Try it with `examples/echo_client.rs`. Set
-//! `RUST_LOG=debug` to see connections open and close.
+//! `tcp://127.0.0.1:7000`. Try it with `examples/echo_client.rs`, or with
+//! the command-line tool (`--features cli`):
+//!
+//! ```text
+//! tower-ipc --framing length-prefixed call ENDPOINT hello
+//! tower-ipc --framing length-prefixed bench ENDPOINT
+//! ```
+//!
+//! Set `RUST_LOG=debug` to see connections open and close.
 
 use bytes::Bytes;
 use std::convert::Infallible;

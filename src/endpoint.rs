@@ -150,6 +150,21 @@ impl Endpoint {
 
     /// Connects to this endpoint with a single attempt.
     ///
+    /// ```
+    /// use std::io::ErrorKind;
+    /// use tower_ipc::Endpoint;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let endpoint = Endpoint::new(format!("tower-ipc-doc-nobody-{}", std::process::id()));
+    /// // let endpoint = Endpoint::new("nobody-serves-this");
+    /// let err = endpoint.connect().await.unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::NotFound);
+    /// // "cannot connect to `/run/user/1000/nobody-serves-this.sock`: no server is listening ..."
+    /// assert!(err.to_string().contains(&endpoint.to_string()));
+    /// # }
+    /// ```
+    ///
     /// # Errors
     ///
     /// Fails at once when nothing listens ([`io::ErrorKind::NotFound`] or
@@ -164,7 +179,27 @@ impl Endpoint {
     /// server yet, connection refused while it restarts, all pipe instances
     /// busy) with backoff, for at most `timeout`.
     ///
-    /// A client started before its server connects as soon as the server is up.
+    /// A client started before its server connects as soon as the server is up:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_ipc::Endpoint;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let endpoint = Endpoint::new(format!("tower-ipc-doc-later-{}", std::process::id()));
+    /// // let endpoint = Endpoint::new("my-app");
+    /// let client = tokio::spawn({
+    ///     let endpoint = endpoint.clone();
+    ///     async move { endpoint.connect_timeout(Duration::from_secs(10)).await }
+    /// });
+    /// tokio::time::sleep(Duration::from_millis(50)).await; // the server starts later
+    /// let mut listener = endpoint.bind().await?;
+    /// let (_server_side, _peer) = listener.accept().await?;
+    /// let _client_side = client.await.unwrap()?;
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
     ///

@@ -35,6 +35,50 @@
 //! # }
 //! ```
 //!
+//! JSON-RPC, with a [`Router`](jsonrpc::Router) of typed handlers and a
+//! typed [`JsonRpcClient`](jsonrpc::JsonRpcClient) (feature `json-rpc`, on by
+//! default):
+//!
+//! ```
+//! # #[cfg(feature = "json-rpc")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! use tower_ipc::{Endpoint, jsonrpc::{ErrorObject, JsonRpc, JsonRpcClient, Router}};
+//!
+//! # let endpoint = Endpoint::new(format!("tower-ipc-doc-rpc-{}", std::process::id()));
+//! // let endpoint = Endpoint::new("calc");
+//! let router = Router::new()
+//!     .method("add", |(a, b): (i64, i64)| async move { Ok::<_, ErrorObject>(a + b) });
+//! let listener = endpoint.bind().await?;
+//! tokio::spawn(tower_ipc::serve(listener, JsonRpc::new(), router).into_future());
+//!
+//! let client = JsonRpcClient::new(endpoint.connect().await?);
+//! let sum: i64 = client.call("add", (1, 2)).await?;
+//! assert_eq!(sum, 3);
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "json-rpc"))]
+//! # fn main() {}
+//! ```
+//!
+//! # Where to go next
+//!
+//! | to | see |
+//! |---|---|
+//! | compose timeouts, limits, load shedding, retries, tracing | `examples/layers.rs`; the server takes any [`tower::Service`], the clients are ones |
+//! | write clients: raw, typed JSON-RPC, inside a `ServiceBuilder` | `examples/clients.rs`, [`Client`], `jsonrpc::JsonRpcClient` |
+//! | host a server inside an application, stop it on Ctrl-C | `examples/embedded.rs`, [`Serve::with_graceful_shutdown`](server::Serve::with_graceful_shutdown), [`Serve::events`](server::Serve::events) |
+//! | set limits: connections, requests in flight, idle and shutdown timeouts | [`Server`] |
+//! | decide who may connect | [`transport::BindOptions`] (socket mode, group, pipe descriptor), [`server::authorize`] (a policy over the caller's uid, gid, pid) |
+//! | start and supervise a child process | [`process`], `examples/supervisor.rs` |
+//! | poke an endpoint from a shell, serve a demo, measure round trips | the `tower-ipc` command-line tool (feature `cli`): `cargo install --path . --features cli`, then `tower-ipc --help` |
+//!
+//! # Features
+//!
+//! - `json-rpc` (default): the `jsonrpc` module (serde, serde_json).
+//! - `cli`: the `tower-ipc` binary (clap); the library is the same with or
+//!   without it.
+//!
 //! # Layers
 //!
 //! Each layer knows only the one below it:
@@ -42,9 +86,9 @@
 //! | module | role |
 //! |---|---|
 //! | [`Endpoint`] | one portable name: a Unix socket, a Windows named pipe, or TCP |
-//! | [`transport`] | listeners that accept connections with the peer's identity; byte streams; pipes to and from child processes |
+//! | [`transport`] | listeners that accept connections with the peer's identity ([`PeerInfo`](transport::PeerInfo)); who may connect ([`BindOptions`](transport::BindOptions)); byte streams; pipes to and from child processes |
 //! | [`codec`] | framing: bytes to frames and back, with a maximum frame length |
-//! | [`server`] | serves a [`tower::Service`] on a listener through a codec, pipelined |
+//! | [`server`] | serves a [`tower::Service`] on a listener through a codec, pipelined, with limits, graceful shutdown and events; [`server::authorize`] refuses callers by identity |
 //! | [`client`] | a connection as a [`tower::Service`], pipelined and shareable |
 //! | `jsonrpc` | JSON-RPC 2.0: router, batches, subscriptions, typed client (feature `json-rpc`, on by default) |
 //! | [`process`] | child processes: lifetime events, waiting until ready, a supervisor that restarts |

@@ -434,3 +434,25 @@ async fn client_and_server_agree_over_every_json_framing() {
         server.abort();
     }
 }
+
+#[tokio::test]
+async fn a_call_over_the_servers_frame_limit_fails_instead_of_hanging() {
+    use tower_ipc::codec::JsonCodec;
+    let endpoint = endpoint("rpcc-oversized");
+    let listener = endpoint.bind().await.unwrap();
+    let protocol = JsonRpc::new().codec(JsonCodec::new().max_frame_length(1024));
+    let router = router(Arc::default(), Arc::default());
+    let server = tokio::spawn(tower_ipc::serve(listener, protocol, router).into_future());
+    // The client's own limit is the default 8 MiB: the server refuses.
+    let client = JsonRpcClient::new(support::connect(&endpoint).await);
+    let big = "x".repeat(4096);
+    let err = timeout(PATIENCE, client.call::<String, _>("transfer", (big, 1)))
+        .await
+        .expect("the call hung")
+        .unwrap_err();
+    let error = err.as_rpc().expect("an error answer");
+    assert_eq!(error.code(), ErrorObject::INVALID_REQUEST, "{err}");
+    assert!(error.message().contains("1024 bytes"), "{err}");
+    assert_eq!(client.call::<i64, _>("add", (1, 1)).await.unwrap(), 2);
+    server.abort();
+}

@@ -235,6 +235,8 @@ async fn oversized_value_gets_an_error_naming_the_limit_and_the_connection_goes_
     wire.send(&huge).await;
     let answer = wire.recv_json().await;
     assert_eq!(answer["error"]["code"], -32600);
+    // The id comes first, so the answer names it.
+    assert_eq!(answer["id"], 1, "{answer}");
     assert!(
         answer["error"]["message"]
             .as_str()
@@ -372,6 +374,11 @@ async fn load_shedding_answers_overloaded() {
     assert_eq!(answer["id"], 2, "{answer}");
     assert_eq!(answer["error"]["code"], ErrorObject::LIMIT_EXCEEDED);
     assert_eq!(wire.recv_json().await["result"], 300);
+    // Idle again: a request now is judged by the load now, not shed on what
+    // the service said while the slow one ran.
+    wire.send(r#"{"jsonrpc":"2.0","id":3,"method":"add","params":[1,1]}"#)
+        .await;
+    assert_eq!(wire.recv_json().await["result"], 2);
     server.abort();
 }
 

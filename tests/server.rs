@@ -120,7 +120,7 @@ async fn requests_in_flight_per_connection_are_capped() {
 }
 
 #[tokio::test]
-async fn next_frame_is_read_only_when_the_service_is_ready() {
+async fn a_request_reaches_the_service_only_when_it_is_ready() {
     let (service, mut handle) = tower_test::mock::pair::<Bytes, Bytes>();
     handle.allow(0);
     let server = spawn_server(endpoint("ready"), Server::new(), service).await;
@@ -325,4 +325,20 @@ async fn serve_connection_reports_bad_input_as_invalid_data() {
             .contains("exceeds the maximum frame length of 8 bytes"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn idle_connections_hold_no_share_of_a_concurrency_limit() {
+    // One permit, shared by every connection's clone of the service.
+    let service = tower::ServiceBuilder::new()
+        .concurrency_limit(1)
+        .service(support::echo());
+    let server = spawn_server(endpoint("shared-limit"), Server::new(), service).await;
+    let _idle = support::connect(&server.endpoint).await;
+    let _also_idle = support::connect(&server.endpoint).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    timeout(PATIENCE, support::assert_echoes(&server.endpoint, "busy"))
+        .await
+        .expect("idle connections starved a busy one");
+    server.shutdown().await.unwrap();
 }

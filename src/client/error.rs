@@ -6,6 +6,27 @@ use tower::BoxError;
 ///
 /// The same connection failure is reported to every call that was in flight,
 /// so the cause is shared.
+///
+/// ```
+/// use bytes::Bytes;
+/// use tokio_util::codec::Framed;
+/// use tower::{Service, ServiceExt, service_fn};
+/// use tower_ipc::{Client, Endpoint, codec::LengthPrefixed};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// # let endpoint = Endpoint::new(format!("tower-ipc-doc-closed-{}", std::process::id()));
+/// // A server whose service fails: it closes the connection.
+/// let failing = service_fn(|_: Bytes| async { Err::<Bytes, _>(std::io::Error::other("boom")) });
+/// let listener = endpoint.bind().await?;
+/// tokio::spawn(tower_ipc::serve(listener, LengthPrefixed::new(), failing).into_future());
+///
+/// let mut client = Client::new(Framed::new(endpoint.connect().await?, LengthPrefixed::new()));
+/// let err = client.ready().await?.call(Bytes::from("hi")).await.unwrap_err();
+/// assert!(err.is_closed()); // connect again to go on
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Error {
     kind: Kind,

@@ -157,6 +157,58 @@ fn slice(frame: &Bytes, raw: &RawValue) -> Bytes {
     frame.slice_ref(raw.get().as_bytes())
 }
 
+/// The id of a request known only by its first bytes, `head` (the rest was
+/// over the frame limit): found when the `"id"` member comes before anything
+/// cut short, as JSON-RPC clients write it.
+pub(crate) fn id_in_head(head: &Bytes) -> Option<Id> {
+    let mut id = None;
+    let mut parser = serde_json::Deserializer::from_slice(head);
+    // The visitor stops the parse once it has the id, so the truncated rest
+    // is never read; the error that stops it is expected.
+    let _ = serde::de::DeserializeSeed::deserialize(IdSeed { head, id: &mut id }, &mut parser);
+    id
+}
+
+struct IdSeed<'a> {
+    head: &'a Bytes,
+    id: &'a mut Option<Id>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for IdSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for IdSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON-RPC request")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key == "id" {
+                let raw: &RawValue = map.next_value()?;
+                let id = self.head.slice_ref(raw.get().as_bytes());
+                // A number or literal at the very end may be cut short (`12`
+                // of `123`): only an id followed by something is whole. A
+                // wrong id would fail another caller's call.
+                let whole = id.as_ptr_range().end < self.head.as_ptr_range().end;
+                if whole && Id::is_valid_json(raw.get()) {
+                    *self.id = Some(Id::from_raw(id));
+                }
+                return Err(serde::de::Error::custom("found the id"));
+            }
+            map.next_value::<serde::de::IgnoredAny>()?;
+        }
+        Ok(())
+    }
+}
+
 /// A frame as the client reads it.
 pub(crate) enum Reply {
     Response(Response),
@@ -218,5 +270,44 @@ fn reply(frame: &Bytes, envelope: Envelope<'_>) -> Result<Reply, String> {
             Ok(Reply::Response(Response::error(id, error)))
         }
         _ => Err("a response must have exactly one of result and error".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(head: &str) -> Option<String> {
+        id_in_head(&Bytes::copy_from_slice(head.as_bytes())).map(|id| id.as_json().to_owned())
+    }
+
+    #[test]
+    fn the_id_of_a_cut_short_request_is_read_when_it_comes_first() {
+        assert_eq!(
+            id(r#"{"jsonrpc":"2.0","id":42,"method":"x","params":["xxxx"#).as_deref(),
+            Some("42")
+        );
+        assert_eq!(
+            id(r#"{"id":"a\"b","params":[1,2,"#).as_deref(),
+            Some(r#""a\"b""#)
+        );
+        assert_eq!(
+            id(r#"{"method":"x","jsonrpc":"2.0","id":null,"params":{"#).as_deref(),
+            Some("null")
+        );
+        assert_eq!(
+            id(r#"{"method":"x","params":{"a":[{}]},"id":7,"#).as_deref(),
+            Some("7")
+        );
+    }
+
+    #[test]
+    fn no_id_is_made_up() {
+        assert_eq!(id(r#"{"jsonrpc":"2.0","method":"x","params":["xxxx"#), None);
+        assert_eq!(id(r#"{"id":[1],"method":"x""#), None);
+        assert_eq!(id(r#"[{"id":1,"method":"x"#), None);
+        assert_eq!(id(r#"{"id":12"#), None, "a number cut short is no id");
+        assert_eq!(id("not json"), None);
+        assert_eq!(id(""), None);
     }
 }

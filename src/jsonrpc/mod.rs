@@ -10,6 +10,32 @@
 //!   limits, load shedding and tracing are ordinary layers around it.
 //! - [`Request`], [`Response`], [`Id`] and [`ErrorObject`] are the messages.
 //!
+//! # On the wire
+//!
+//! Each message is one JSON value, framed by the
+//! [`JsonCodec`](crate::codec::JsonCodec) in use (by default, values back to
+//! back, each written with a trailing `\n`). A call, a batch, a notification
+//! and a subscription, client `→` server and back:
+//!
+//! ```text
+//! → {"jsonrpc":"2.0","id":1,"method":"add","params":[1,2]}
+//! ← {"jsonrpc":"2.0","id":1,"result":3}
+//! → {"jsonrpc":"2.0","id":2,"method":"nope"}
+//! ← {"jsonrpc":"2.0","id":2,"error":{"code":-32601,"message":"Method not found: `nope`"}}
+//! → [{"jsonrpc":"2.0","id":3,"method":"add","params":{"a":1,"b":2}},
+//!    {"jsonrpc":"2.0","method":"log","params":["no id: a notification, never answered"]}]
+//! ← [{"jsonrpc":"2.0","id":3,"result":3}]
+//! → {"jsonrpc":"2.0","id":4,"method":"ticks_subscribe","params":[100]}
+//! ← {"jsonrpc":"2.0","id":4,"result":"0x093db9a800000000"}
+//! ← {"jsonrpc":"2.0","method":"ticks","params":{"subscription":"0x093db9a800000000","result":1}}
+//! ← {"jsonrpc":"2.0","method":"ticks","params":{"subscription":"0x093db9a800000000","result":2}}
+//! → {"jsonrpc":"2.0","id":5,"method":"ticks_unsubscribe","params":["0x093db9a800000000"]}
+//! ← {"jsonrpc":"2.0","id":5,"result":true}
+//! ```
+//!
+//! Answers come in the order they complete, not the order asked: the ids
+//! pair them with their calls.
+//!
 //! ```no_run
 //! use tower_ipc::{Endpoint, jsonrpc::{ErrorObject, JsonRpc, Router}};
 //!

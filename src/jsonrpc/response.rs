@@ -10,6 +10,18 @@ use super::{ErrorObject, Id, subscription::Activation, write::write_json};
 ///
 /// A result is held as the JSON text it serialized to, so the server writes
 /// it as it is, and a client parses it only into the type its caller wants.
+///
+/// ```
+/// use tower_ipc::jsonrpc::{ErrorObject, Id, Response};
+///
+/// let ok = Response::result(Id::from(1), &[1, 2]);
+/// assert_eq!(ok.result_json(), Some("[1,2]"));
+/// assert_eq!(ok.into_result::<Vec<u8>>().unwrap(), [1, 2]);
+///
+/// let failed = Response::error(Id::from(2), ErrorObject::method_not_found("nope"));
+/// assert!(failed.is_error());
+/// assert_eq!(failed.into_result::<()>().unwrap_err().code(), ErrorObject::METHOD_NOT_FOUND);
+/// ```
 #[derive(Clone)]
 pub struct Response {
     id: Id,

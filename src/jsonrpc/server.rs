@@ -27,7 +27,7 @@ use tracing::{Instrument, instrument::Instrumented};
 
 use super::{
     Context, ErrorObject, Id, Request, Response,
-    message::{Incoming, parse_incoming},
+    message::{Entry, Incoming, id_in_head, parse_incoming},
     subscription::{self, Outbox},
 };
 use crate::{
@@ -288,7 +288,10 @@ where
     fn call(&mut self, frame: JsonFrame) -> Self::Future {
         let incoming = match frame {
             JsonFrame::Value(frame) => parse_incoming(&frame, &self.context, self.max_batch_size),
-            JsonFrame::TooLarge(err) => Incoming::Invalid(ErrorObject::invalid_request(err)),
+            JsonFrame::TooLarge(err, head) => Incoming::Single(Entry::Invalid(
+                id_in_head(&head).unwrap_or_else(Id::null),
+                ErrorObject::invalid_request(err),
+            )),
         };
         match incoming {
             Incoming::Invalid(error) => ready(Outgoing::One(Response::error(Id::null(), error))),

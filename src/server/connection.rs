@@ -183,11 +183,12 @@ impl<F> Unpin for Slot<F> {}
 /// decoder and the encoder at once, answered in the order `Q` keeps; messages
 /// the server sends of its own accord (subscription items) come from `push`.
 ///
-/// Readiness is respected at both ends: the next frame is read only when the
-/// service is ready and fewer than `max_in_flight` requests are in flight, and
-/// finished answers are taken only when the transport accepts them. A peer
-/// that stops reading thus stops its own requests from being read, and memory
-/// stays bounded. Answers ready together are flushed together.
+/// Readiness is respected at both ends: the next frame is read only while
+/// fewer than `max_in_flight` requests are unanswered, a request read waits
+/// (and reading stops) until the service is ready for it, and finished
+/// answers are taken only when the transport accepts them. A peer that stops
+/// reading thus stops its own requests from being read, and memory stays
+/// bounded. Answers ready together are flushed together.
 pub(crate) struct Connection<T, C, S, Req, Q, P = Never<<S as Service<Req>>::Response>>
 where
     S: Service<Req>,
@@ -203,8 +204,9 @@ where
     free: Vec<Pin<Box<Option<S::Future>>>>,
     push: Option<P>,
     limits: Limits,
-    /// `poll_ready` returned ready and `call` has not spent it yet.
-    service_ready: bool,
+    /// A request read while the service was not ready: it waits for the
+    /// service, and reading stops meanwhile.
+    waiting: Option<Req>,
     /// Why reading stopped; `None` while frames are still being read.
     read_closed: Option<CloseReason>,
     /// A fatal write-side failure: stop at once.
@@ -273,7 +275,7 @@ where
                 max_in_flight: limits.max_in_flight.max(1),
                 ..limits
             },
-            service_ready: false,
+            waiting: None,
             read_closed: None,
             write_failed: None,
             needs_flush: false,
@@ -338,7 +340,9 @@ where
     /// from now on tell callers so; they do not count as completed.
     fn abort_in_flight(&mut self) {
         self.aborted = true;
-        let cancelled = self.in_flight.count() as u64;
+        // A request still waiting for the service is dropped with the rest.
+        let waiting = self.waiting.take().is_some();
+        let cancelled = self.in_flight.count() as u64 + u64::from(waiting);
         self.stats.cancelled.fetch_add(cancelled, Ordering::Relaxed);
         // Answers already finished are still written, and count as such.
         let finished = self.done.len() as u64;
@@ -399,37 +403,62 @@ where
     /// allow. Returns whether anything changed.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
-        while self.read_closed.is_none() && self.unanswered() < self.limits.max_in_flight {
-            if !self.service_ready {
-                match self.service.poll_ready(cx) {
-                    Poll::Ready(Ok(())) => self.service_ready = true,
-                    Poll::Ready(Err(err)) => {
-                        self.read_closed = Some(CloseReason::Service(err.into()));
-                        return true;
+        loop {
+            let request = match self.waiting.take() {
+                Some(request) => request,
+                None => {
+                    if self.read_closed.is_some() || self.unanswered() >= self.limits.max_in_flight
+                    {
+                        break;
                     }
-                    Poll::Pending => break,
+                    let read = Pin::new(&mut self.framed).poll_next(cx);
+                    if read.is_ready() {
+                        progress = true;
+                    }
+                    match read {
+                        Poll::Ready(Some(Ok(request))) => request,
+                        Poll::Ready(Some(Err(err))) => {
+                            self.read_closed = Some(CloseReason::Decode(err.into()));
+                            break;
+                        }
+                        Poll::Ready(None) => {
+                            self.read_closed = Some(CloseReason::PeerClosed);
+                            break;
+                        }
+                        Poll::Pending => break,
+                    }
                 }
-            }
-            match Pin::new(&mut self.framed).poll_next(cx) {
-                Poll::Ready(Some(Ok(request))) => {
-                    self.service_ready = false;
+            };
+            // Readiness is asked for once a request is here, not before: an
+            // idle connection holds no reservation (a concurrency limit
+            // shared by connections counts only real requests), and a load
+            // shedder judges the load when the request arrives.
+            match self.service.poll_ready(cx) {
+                Poll::Ready(Ok(())) => {
                     let future = self.service.call(request);
                     self.start(future, cx);
+                    progress = true;
                 }
-                Poll::Ready(Some(Err(err))) => {
-                    self.read_closed = Some(CloseReason::Decode(err.into()));
+                Poll::Ready(Err(err)) => {
+                    // The request is dropped unanswered: the peer sees the
+                    // connection close.
+                    if self.read_closed.is_none() {
+                        self.read_closed = Some(CloseReason::Service(err.into()));
+                    }
+                    return true;
                 }
-                Poll::Ready(None) => self.read_closed = Some(CloseReason::PeerClosed),
-                Poll::Pending => break,
+                Poll::Pending => {
+                    self.waiting = Some(request);
+                    break;
+                }
             }
-            progress = true;
         }
         progress
     }
 
     /// Requests read and not yet answered.
     fn unanswered(&self) -> usize {
-        self.in_flight.count() + self.done.len()
+        self.in_flight.count() + self.done.len() + usize::from(self.waiting.is_some())
     }
 
     /// Puts a request's future in a slot and polls it once: an answer that

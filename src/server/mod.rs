@@ -23,11 +23,18 @@
 //!
 //! # Backpressure
 //!
-//! The next frame of a connection is read only when the service's
-//! `poll_ready` says it can take it and fewer than
-//! [`max_in_flight`](Server::max_in_flight) of that connection's requests are
-//! unanswered. A peer that stops reading its answers therefore stops its own
-//! requests from being read: memory per connection stays bounded.
+//! A connection's next frame is read only while fewer than
+//! [`max_in_flight`](Server::max_in_flight) of its requests are unanswered,
+//! and a request read is handed over only when the service's `poll_ready`
+//! accepts it; until then it waits and nothing more is read. A busy service
+//! thus holds back each connection at one frame, and a peer that stops
+//! reading its answers stops its own requests from being read: memory per
+//! connection stays bounded.
+//!
+//! Readiness is asked for once a request is there, not before: an idle
+//! connection holds no reservation (a concurrency limit shared by all
+//! connections counts only real requests), and a load shedder judges the
+//! load when the request arrives.
 //!
 //! # Errors
 //!

@@ -62,6 +62,42 @@ impl<L, P, M> Serve<L, P, M> {
     /// A receiver of this server's [`ServerEvent`]s: listening, connections
     /// opened, closed (with the reason) and refused, shutdown started,
     /// stopped. Take it before awaiting the server.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use tower::service_fn;
+    /// use tower_ipc::{Endpoint, codec::LengthPrefixed, server::ServerEvent};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let endpoint = Endpoint::new(format!("tower-ipc-doc-events-{}", std::process::id()));
+    /// // let endpoint = Endpoint::new("my-app");
+    /// let listener = endpoint.bind().await?;
+    /// let echo = service_fn(|frame: Bytes| async move { Ok::<_, std::io::Error>(frame) });
+    /// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    /// let server = tower_ipc::serve(listener, LengthPrefixed::new(), echo)
+    ///     .with_graceful_shutdown(async { let _ = stopped.await; });
+    /// let mut events = server.events();
+    /// let running = tokio::spawn(server.into_future());
+    ///
+    /// let client = endpoint.connect().await?;
+    /// loop {
+    ///     match events.recv().await {
+    ///         Some(ServerEvent::ConnectionOpened { id, peer }) => {
+    ///             println!("connection {id} from {peer}");
+    ///             break;
+    ///         }
+    ///         Some(_) => continue, // `Listening`, first
+    ///         None => panic!("the server stopped"),
+    ///     }
+    /// }
+    /// drop(client);
+    /// let _ = stop.send(());
+    /// let summary = running.await.unwrap()?;
+    /// assert_eq!(summary.connections, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn events(&self) -> Events {
         Events::new(self.events.subscribe())
     }

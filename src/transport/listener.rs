@@ -68,7 +68,32 @@ impl IpcListener {
         &self.endpoint
     }
 
-    /// Waits for the next connection.
+    /// Waits for the next connection, and tells who made it.
+    ///
+    /// [`serve`](crate::serve) runs this loop for you; a program of its own
+    /// can accept, check the peer, and hand the stream to a codec:
+    ///
+    /// ```
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    /// use tower_ipc::Endpoint;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let endpoint = Endpoint::new(format!("tower-ipc-doc-accept-{}", std::process::id()));
+    /// // let endpoint = Endpoint::new("my-app");
+    /// let mut listener = endpoint.bind().await?;
+    /// let mut client = endpoint.connect().await?;
+    /// let (mut stream, peer) = listener.accept().await?;
+    /// // Who connected, as the operating system tells (here: this process).
+    /// # #[cfg(any(target_os = "linux", windows))]
+    /// assert_eq!(peer.pid(), Some(std::process::id()));
+    /// client.write_all(b"hi").await?;
+    /// let mut greeting = [0; 2];
+    /// stream.read_exact(&mut greeting).await?;
+    /// assert_eq!(&greeting, b"hi");
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Cancel safety
     ///

@@ -119,3 +119,5 @@ pub async fn assert_echoes(endpoint: &Endpoint, message: &'static str) {
         .expect("the server answers other connections");
     assert_eq!(answer, message);
 }
+
+pub mod process;

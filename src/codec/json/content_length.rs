@@ -3,7 +3,7 @@
 
 use std::{cmp, io};
 
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use memchr::memmem;
 
 use super::{FrameTooLarge, JsonFrame};
@@ -73,9 +73,10 @@ impl ContentLengthDecoder {
                                 left: announced,
                             };
                             self.discard(src);
-                            return Ok(Some(JsonFrame::TooLarge(FrameTooLarge::new(
-                                max, announced,
-                            ))));
+                            return Ok(Some(JsonFrame::TooLarge(
+                                FrameTooLarge::new(max, announced),
+                                Bytes::new(),
+                            )));
                         }
                     }
                 }

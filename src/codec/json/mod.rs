@@ -45,8 +45,19 @@ pub(crate) enum JsonFrame {
     Value(Bytes),
     /// A value over the maximum frame length. It is reported once, as soon
     /// as the limit is crossed; its bytes are then discarded as they arrive
-    /// and decoding resumes after it.
-    TooLarge(FrameTooLarge),
+    /// and decoding resumes after it. The second field holds the value's
+    /// first bytes (at most [`HEAD_LEN`], none for a `Content-Length` body,
+    /// whose bytes come after the header that condemns it), where a
+    /// JSON-RPC request's id usually is: its error answer can then name it.
+    TooLarge(FrameTooLarge, Bytes),
+}
+
+/// How much of an oversized value [`JsonFrame::TooLarge`] keeps.
+pub(crate) const HEAD_LEN: usize = 256;
+
+/// The first bytes of an oversized value, for [`JsonFrame::TooLarge`].
+fn head(value: &[u8]) -> Bytes {
+    Bytes::copy_from_slice(&value[..value.len().min(HEAD_LEN)])
 }
 
 /// A [`Decoder`] and [`Encoder`] for JSON values, in any of the
@@ -365,7 +376,7 @@ fn frame_to_item(frame: Option<JsonFrame>) -> io::Result<Option<Bytes>> {
     match frame {
         None => Ok(None),
         Some(JsonFrame::Value(value)) => Ok(Some(value)),
-        Some(JsonFrame::TooLarge(err)) => Err(err.into()),
+        Some(JsonFrame::TooLarge(err, _)) => Err(err.into()),
     }
 }
 
@@ -472,9 +483,15 @@ mod tests {
                 let (frames, most_buffered) = frames_in_chunks(&mut codec, &wire, chunk);
                 assert_eq!(frames.len(), 3, "{framing:?} in chunks of {chunk}");
                 assert_eq!(frames[0], value(b"[1]"));
-                let JsonFrame::TooLarge(too_large) = &frames[1] else {
+                let JsonFrame::TooLarge(too_large, head) = &frames[1] else {
                     panic!("{framing:?}: {:?}", frames[1]);
                 };
+                if framing == JsonFraming::ContentLength {
+                    assert!(head.is_empty());
+                } else {
+                    assert!(head.starts_with(br#"{"big":"xxx"#), "{framing:?}: {head:?}");
+                    assert!(head.len() <= HEAD_LEN);
+                }
                 assert_eq!(too_large.limit(), 1000);
                 assert!(too_large.size() > 1000, "{framing:?}: {too_large}");
                 assert_eq!(frames[2], value(br#"{"after":2}"#), "{framing:?}");
@@ -494,14 +511,14 @@ mod tests {
             let wire = encoded(framing, &[&big, b"8"]);
             let mut codec = codec(framing, 100);
             let (frames, _) = frames_in_chunks(&mut codec, &wire, wire.len());
-            assert_eq!(
-                frames,
-                [
-                    JsonFrame::TooLarge(FrameTooLarge::new(100, 5000)),
-                    value(b"8")
-                ],
-                "{framing:?}"
-            );
+            let [JsonFrame::TooLarge(too_large, head), after] = &frames[..] else {
+                panic!("{framing:?}: {frames:?}");
+            };
+            assert_eq!(*too_large, FrameTooLarge::new(100, 5000), "{framing:?}");
+            assert_eq!(*after, value(b"8"), "{framing:?}");
+            // The head is the start of the value, as far as it was scanned.
+            assert!(big.starts_with(head), "{framing:?}");
+            assert_eq!(head.is_empty(), framing == JsonFraming::ContentLength);
         }
     }
 
@@ -527,7 +544,7 @@ mod tests {
             let mut src = BytesMut::from(&wire[..wire.len() - 5]);
             assert!(matches!(
                 codec.decode_frame(&mut src).unwrap(),
-                Some(JsonFrame::TooLarge(_))
+                Some(JsonFrame::TooLarge(..))
             ));
             let err = codec.decode_frame_eof(&mut src).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof, "{framing:?}");
@@ -538,7 +555,7 @@ mod tests {
         let mut src = BytesMut::from(&[b'1'; 50][..]);
         assert!(matches!(
             codec.decode_frame(&mut src).unwrap(),
-            Some(JsonFrame::TooLarge(_))
+            Some(JsonFrame::TooLarge(..))
         ));
         assert_eq!(codec.decode_frame_eof(&mut src).unwrap(), None);
     }

@@ -5,7 +5,7 @@ use std::io;
 use bytes::{Buf, BytesMut};
 use memchr::memchr;
 
-use super::{FrameTooLarge, JsonFrame, scanner::is_space};
+use super::{FrameTooLarge, JsonFrame, head, scanner::is_space};
 
 /// The decoding state of [`JsonFraming::Ndjson`](super::JsonFraming::Ndjson).
 #[derive(Clone, Debug, Default)]
@@ -37,8 +37,9 @@ impl NdjsonDecoder {
                 }
                 self.searched = 0;
                 self.discarding = Some(0);
+                let head = head(&src[..window]);
                 let size = self.discard(src, window);
-                return Some(JsonFrame::TooLarge(FrameTooLarge::new(max, size)));
+                return Some(JsonFrame::TooLarge(FrameTooLarge::new(max, size), head));
             };
 
             let newline = self.searched + found;
@@ -47,7 +48,10 @@ impl NdjsonDecoder {
             line.truncate(newline);
             let len = line.len() - usize::from(line.ends_with(b"\r"));
             if len > max {
-                return Some(JsonFrame::TooLarge(FrameTooLarge::new(max, len as u64)));
+                return Some(JsonFrame::TooLarge(
+                    FrameTooLarge::new(max, len as u64),
+                    head(&line),
+                ));
             }
             let (start, end) = trim(&line);
             if start < end {
@@ -74,9 +78,10 @@ impl NdjsonDecoder {
         let line = src.split().freeze();
         let len = line.len() - usize::from(line.ends_with(b"\r"));
         if len > max {
-            return Ok(Some(JsonFrame::TooLarge(FrameTooLarge::new(
-                max, len as u64,
-            ))));
+            return Ok(Some(JsonFrame::TooLarge(
+                FrameTooLarge::new(max, len as u64),
+                head(&line),
+            )));
         }
         let (start, end) = trim(&line);
         Ok((start < end).then(|| JsonFrame::Value(line.slice(start..end))))

@@ -13,7 +13,7 @@ use std::{fmt, io};
 use bytes::{Buf, BytesMut};
 use memchr::memchr2;
 
-use super::{FrameTooLarge, JsonFrame};
+use super::{FrameTooLarge, JsonFrame, head};
 
 // What a byte means to the scanner. The order matters: inside a container,
 // every class below `QUOTE` is passed over with one comparison.
@@ -380,8 +380,12 @@ impl StreamDecoder {
                 if end <= max {
                     return Some(JsonFrame::Value(src.split_to(end).freeze()));
                 }
+                let head = head(&src[..end]);
                 src.advance(end);
-                Some(JsonFrame::TooLarge(FrameTooLarge::new(max, end as u64)))
+                Some(JsonFrame::TooLarge(
+                    FrameTooLarge::new(max, end as u64),
+                    head,
+                ))
             }
             None if window <= max => {
                 self.scanned = window;
@@ -390,11 +394,12 @@ impl StreamDecoder {
             None => {
                 // Over the limit: stop buffering, and discard the rest of the
                 // value as it comes, starting with what is already here.
+                let head = head(&src[..window]);
                 src.advance(window);
                 self.scanned = 0;
                 self.discarding = Some(window as u64);
                 let size = self.discarding_progress(src);
-                Some(JsonFrame::TooLarge(FrameTooLarge::new(max, size)))
+                Some(JsonFrame::TooLarge(FrameTooLarge::new(max, size), head))
             }
         }
     }
@@ -525,10 +530,10 @@ mod tests {
         let received = (max / 4096 + 1) * 4096;
         assert_eq!(
             frames,
-            [JsonFrame::TooLarge(FrameTooLarge::new(
-                max,
-                received as u64
-            ))]
+            [JsonFrame::TooLarge(
+                FrameTooLarge::new(max, received as u64),
+                bytes::Bytes::copy_from_slice(&value[..crate::codec::json::HEAD_LEN])
+            )]
         );
         assert_eq!(steps, value.len() as u64);
     }

@@ -3,6 +3,26 @@ use std::fmt;
 use crate::{client, jsonrpc::ErrorObject};
 
 /// Why a [`JsonRpcClient`](super::JsonRpcClient) call failed.
+///
+/// ```no_run
+/// use tower_ipc::{Endpoint, jsonrpc::{CallError, ErrorObject, JsonRpcClient}};
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let client = JsonRpcClient::new(Endpoint::new("calc").connect().await?);
+/// match client.call::<i64, _>("add", (1, 2)).await {
+///     Ok(sum) => println!("{sum}"),
+///     // The server answered: an application error, or a standard one.
+///     Err(CallError::Rpc(err)) if err.code() == ErrorObject::METHOD_NOT_FOUND => {
+///         eprintln!("this server cannot add")
+///     }
+///     Err(CallError::Rpc(err)) => eprintln!("refused: {err}"),
+///     // No answer: the call may or may not have run.
+///     Err(err) if err.is_closed() => eprintln!("connection lost: {err}"),
+///     Err(err) => eprintln!("{err}"),
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum CallError {

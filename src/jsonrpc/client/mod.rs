@@ -145,6 +145,31 @@ impl JsonRpcClient {
     /// [`Request::with_id`]; the client renumbers them) are answered, in the
     /// order given; notifications are not.
     ///
+    /// ```
+    /// use tower_ipc::{Endpoint, jsonrpc::{ErrorObject, Id, JsonRpc, JsonRpcClient, Request, Router}};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    /// # let endpoint = Endpoint::new(format!("tower-ipc-doc-batch-{}", std::process::id()));
+    /// let router = Router::new()
+    ///     .method("add", |(a, b): (i64, i64)| async move { Ok::<_, ErrorObject>(a + b) });
+    /// tokio::spawn(tower_ipc::serve(endpoint.bind().await?, JsonRpc::new(), router).into_future());
+    /// let client = JsonRpcClient::new(endpoint.connect().await?);
+    ///
+    /// let answers = client
+    ///     .batch([
+    ///         Request::new("add").with_params(&(1, 2))?.with_id(Id::from(1)),
+    ///         Request::new("add").with_params(&(3, 4))?.with_id(Id::from(2)),
+    ///         Request::new("nope").with_id(Id::from(3)),
+    ///     ])
+    ///     .await?;
+    /// assert_eq!(answers[0].clone().into_result::<i64>()?, 3);
+    /// assert_eq!(answers[1].clone().into_result::<i64>()?, 7);
+    /// assert_eq!(answers[2].error_object().unwrap().code(), ErrorObject::METHOD_NOT_FOUND);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`CallError::Connection`] when the answers do not come.
@@ -194,6 +219,29 @@ impl JsonRpcClient {
     /// The stream buffers up to the subscription's
     /// [`buffer`](Subscription::buffer) items; a consumer further behind ends
     /// it with an error. Dropping the stream unsubscribes.
+    ///
+    /// ```
+    /// use futures::{StreamExt, stream};
+    /// use tower_ipc::{Endpoint, jsonrpc::{ErrorObject, JsonRpc, JsonRpcClient, Router, Subscription}};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    /// # let endpoint = Endpoint::new(format!("tower-ipc-doc-subscribe-{}", std::process::id()));
+    /// let squares = Subscription::new("squares_subscribe", "squares", "squares_unsubscribe");
+    /// // Three items, then the subscription stays open with nothing to say.
+    /// let router = Router::new().subscription(squares.clone(), |(): ()| async move {
+    ///     Ok::<_, ErrorObject>(stream::iter([1u64, 4, 9]).chain(stream::pending()))
+    /// });
+    /// tokio::spawn(tower_ipc::serve(endpoint.bind().await?, JsonRpc::new(), router).into_future());
+    /// let client = JsonRpcClient::new(endpoint.connect().await?);
+    ///
+    /// let mut items = client.subscribe::<u64, _>(&squares, ()).await?;
+    /// let first: Vec<u64> = (&mut items).take(3).map(Result::unwrap).collect().await;
+    /// assert_eq!(first, [1, 4, 9]);
+    /// assert!(items.unsubscribe().await?); // the server still had it
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
     ///
