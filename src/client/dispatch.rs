@@ -162,13 +162,17 @@ impl<T, Req, Resp> Dispatch<T, Req, Resp> {
     fn fail_all(&mut self, err: &Error) {
         self.ended = true;
         let mut state = self.shared.lock();
+        // Encoding failures not handed over yet keep their own error.
+        for (slot, answer) in self.answers.drain(..) {
+            self.wake.extend(state.slots.answer(slot, answer));
+        }
         let slots = self
             .in_flight
             .drain(..)
             .chain(self.outgoing.drain(..).map(|(_, slot)| slot));
-        let wake = state.close(err, slots);
+        self.wake.extend(state.close(err, slots));
         drop(state);
-        wake.into_iter().for_each(Waker::wake);
+        self.wake.drain(..).for_each(Waker::wake);
     }
 }
 
@@ -208,3 +212,68 @@ impl<T, Req, Resp> Drop for Dispatch<T, Req, Resp> {
 }
 
 impl<T, Req, Resp> Unpin for Dispatch<T, Req, Resp> {}
+
+#[cfg(test)]
+mod tests {
+    use std::{io, time::Duration};
+
+    use tower::{Service, ServiceExt};
+
+    use super::*;
+    use crate::client::Client;
+
+    /// A transport that answers nothing, fails to encode every request, and
+    /// breaks once it has been handed one.
+    struct Breaking {
+        sent: bool,
+    }
+
+    impl Stream for Breaking {
+        type Item = io::Result<u8>;
+        fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            Poll::Pending
+        }
+    }
+
+    impl Sink<u8> for Breaking {
+        type Error = io::Error;
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(match self.sent {
+                true => Err(io::Error::other("broken")),
+                false => Ok(()),
+            })
+        }
+        fn start_send(mut self: Pin<&mut Self>, _: u8) -> io::Result<()> {
+            self.sent = true;
+            Err(io::Error::other("too big"))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_encoding_failure_keeps_its_error_when_the_connection_then_fails() {
+        let mut client = Client::new(Breaking { sent: false });
+        // Both are queued before the connection task first runs.
+        let first = client.ready().await.unwrap().call(1);
+        let second = client.ready().await.unwrap().call(2);
+        let patience = Duration::from_secs(5);
+        let first = tokio::time::timeout(patience, first)
+            .await
+            .expect("answered");
+        let err = first.unwrap_err();
+        assert!(err.is_encode(), "{err}");
+        let err = tokio::time::timeout(patience, second)
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            err.is_closed() && err.to_string().contains("broken"),
+            "{err}"
+        );
+    }
+}

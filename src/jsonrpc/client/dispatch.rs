@@ -109,6 +109,7 @@ where
         outgoing: VecDeque::new(),
         written: Vec::new(),
         frames: Vec::new(),
+        last_word: None,
         wake: Vec::new(),
         needs_flush: false,
         handles_gone: false,
@@ -146,6 +147,10 @@ struct Connection<'a, T> {
     written: Vec<Sent>,
     /// Frames read, routed together.
     frames: Vec<Bytes>,
+    /// An error the server sent to no call (`"id": null`) in the last frame
+    /// read, such as a refusal past its connection limit: if the connection
+    /// ends now, it is why.
+    last_word: Option<ErrorObject>,
     /// Whom to wake once the lock is released.
     wake: Vec<Waker>,
     needs_flush: bool,
@@ -159,6 +164,18 @@ where
     T: AsyncRead + AsyncWrite + Unpin,
 {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.poll_io(cx).map_err(|err| {
+            // A write can fail on a connection the server closed before the
+            // frames it sent are read: route them, to learn why it closed.
+            let _ = self.poll_receive(cx);
+            match self.last_word.take() {
+                Some(reason) => Error::closed_by(reason.into()),
+                None => err,
+            }
+        })
+    }
+
+    fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         loop {
             let in_flight = self.take_messages(cx);
             let sent = self.poll_send(cx)?;
@@ -254,7 +271,7 @@ where
         if progress {
             let mut state = self.shared.lock();
             for frame in self.frames.drain(..) {
-                route(frame, &mut state, &mut self.wake);
+                self.last_word = route(frame, &mut state, &mut self.wake);
             }
             drop(state);
             self.wake.drain(..).for_each(Waker::wake);
@@ -311,30 +328,34 @@ fn register(state: &mut State, command: Command) -> (BytesMut, Option<Sent>) {
     }
 }
 
-fn route(frame: Bytes, state: &mut State, wake: &mut Vec<Waker>) {
+/// Hands a frame to whom it answers; returns the error it holds if it is
+/// one the server sent to no call.
+fn route(frame: Bytes, state: &mut State, wake: &mut Vec<Waker>) -> Option<ErrorObject> {
     if let Some(id) = reply::leading_id(&frame)
         && let Some(&Pending::Call { slot, typed: true }) = state.pending.get(&id)
     {
         state.pending.remove(&id);
         wake.extend(state.slots.answer(slot, Ok(Answer::Frame(frame))));
-        return;
+        return None;
     }
     match parse_reply(&frame) {
-        Ok(Reply::Response(response)) => answer(response, state, wake),
-        Ok(Reply::Batch(responses)) => responses
-            .into_iter()
-            .for_each(|response| answer(response, state, wake)),
+        Ok(Reply::Response(response)) => return answer(response, state, wake),
+        Ok(Reply::Batch(responses)) => responses.into_iter().for_each(|response| {
+            answer(response, state, wake);
+        }),
         Ok(Reply::Notification { method, params }) => item(&method, params, state),
         Err(problem) => {
             tracing::warn!(%problem, "ignoring a message the server should not have sent")
         }
     }
+    None
 }
 
-fn answer(response: Response, state: &mut State, wake: &mut Vec<Waker>) {
+/// Hands a response to its call; returns its error if it answers no call.
+fn answer(response: Response, state: &mut State, wake: &mut Vec<Waker>) -> Option<ErrorObject> {
     let Some(id) = response.id().as_u64() else {
-        tracing::warn!(id = %response.id(), "ignoring an answer to no call of ours");
-        return;
+        tracing::warn!(id = %response.id(), error = ?response.error_object(), "an answer to no call of ours");
+        return response.error_object().cloned();
     };
     match state.pending.remove(&id) {
         Some(Pending::Call { slot, .. }) => {
@@ -353,6 +374,7 @@ fn answer(response: Response, state: &mut State, wake: &mut Vec<Waker>) {
         Some(Pending::Ignore) => {}
         None => tracing::debug!(id, "ignoring an answer to an abandoned call"),
     }
+    None
 }
 
 /// The params of a subscription item.
