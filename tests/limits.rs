@@ -209,6 +209,14 @@ async fn past_the_connection_limit_json_rpc_clients_get_an_error_object() {
             _ => continue,
         }
     }
+    // A JSON-RPC client past the limit says why its call failed.
+    let third = JsonRpcClient::new(support::connect(&endpoint).await);
+    let err = timeout(PATIENCE, third.call::<String, _>("ping", ()))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(err.is_closed(), "{err}");
+    assert!(err.to_string().contains("at most 2"), "{err}");
     // The first two are served as before.
     assert_eq!(first.call::<String, _>("ping", ()).await.unwrap(), "pong");
     server.abort();

@@ -5,36 +5,40 @@ use std::{
     collections::VecDeque,
     future::Future,
     pin::Pin,
-    task::{Context, Poll},
+    sync::Arc,
+    task::{Context, Poll, Waker},
 };
 
 use futures::{Sink, Stream};
-use tokio::sync::{mpsc, oneshot};
 use tower::BoxError;
 
-use super::Error;
-
-pub(super) type Reply<Resp> = oneshot::Sender<Result<Resp, Error>>;
-
-/// A request on its way to the dispatcher, with where its answer goes.
-pub(super) struct Envelope<Req, Resp> {
-    pub(super) request: Req,
-    pub(super) reply: Reply<Resp>,
-}
+use super::{Error, shared::Shared};
 
 /// Writes requests in queue order and pairs answers with them by position.
 ///
-/// At most `max_in_flight` requests are unanswered; past that the queue is
-/// not read, it fills, and callers wait in `poll_ready`. Requests taken
-/// together are flushed together.
+/// At most `max_in_flight` requests are taken and unanswered; past that the
+/// queue is not read, it fills, and callers wait in `poll_ready`. Requests
+/// taken together are flushed together, and answers read together are
+/// handed over under one lock.
 pub(super) struct Dispatch<T, Req, Resp> {
     transport: Pin<Box<T>>,
-    requests: mpsc::Receiver<Envelope<Req, Resp>>,
-    in_flight: VecDeque<Reply<Resp>>,
+    shared: Arc<Shared<Req, Resp>>,
+    /// Taken from the queue and not yet written (the transport was not
+    /// ready), with their answer slots.
+    outgoing: VecDeque<(Req, usize)>,
+    /// The answer slots of the requests written, in order.
+    in_flight: VecDeque<usize>,
+    /// Answers (and encoding failures) to hand over, by slot.
+    answers: Vec<(usize, Result<Resp, Error>)>,
+    /// Whom to wake once the lock is released.
+    wake: Vec<Waker>,
     max_in_flight: usize,
     needs_flush: bool,
-    /// Every `Client` handle is gone: finish what is in flight, then stop.
+    /// Every `Client` handle is gone and the queue is empty: finish what is
+    /// in flight, then stop.
     handles_gone: bool,
+    /// Every call was failed or answered: the connection is done with.
+    ended: bool,
 }
 
 impl<T, Req, Resp, E> Dispatch<T, Req, Resp>
@@ -43,23 +47,24 @@ where
     E: Into<BoxError>,
     T::Error: Into<BoxError>,
 {
-    pub(super) fn new(
-        transport: T,
-        requests: mpsc::Receiver<Envelope<Req, Resp>>,
-        max_in_flight: usize,
-    ) -> Self {
+    pub(super) fn new(transport: T, shared: Arc<Shared<Req, Resp>>, max_in_flight: usize) -> Self {
         Self {
             transport: Box::pin(transport),
-            requests,
+            shared,
+            outgoing: VecDeque::new(),
             in_flight: VecDeque::new(),
+            answers: Vec::new(),
+            wake: Vec::new(),
             max_in_flight: max_in_flight.max(1),
             needs_flush: false,
             handles_gone: false,
+            ended: false,
         }
     }
 
     fn poll_dispatch(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         loop {
+            self.take_requests(cx);
             let sent = self.poll_send(cx)?;
             if self.needs_flush {
                 match self.transport.as_mut().poll_flush(cx) {
@@ -73,7 +78,8 @@ where
                 break;
             }
         }
-        if self.handles_gone && self.in_flight.is_empty() && !self.needs_flush {
+        let idle = self.in_flight.is_empty() && self.outgoing.is_empty() && !self.needs_flush;
+        if self.handles_gone && idle {
             return self
                 .transport
                 .as_mut()
@@ -83,71 +89,90 @@ where
         Poll::Pending
     }
 
+    /// Takes as many queued requests as the in-flight window has room for.
+    fn take_requests(&mut self, cx: &Context<'_>) {
+        let room = self.max_in_flight - (self.in_flight.len() + self.outgoing.len());
+        if self.handles_gone || room == 0 {
+            return;
+        }
+        let mut state = self.shared.lock();
+        state.take(room, &mut self.outgoing, &mut self.wake, cx);
+        self.handles_gone = state.queue_is_empty() && self.shared.handles_gone();
+        drop(state);
+        self.wake.drain(..).for_each(Waker::wake);
+    }
+
     fn poll_send(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
         let mut progress = false;
-        while !self.handles_gone && self.in_flight.len() < self.max_in_flight {
+        while !self.outgoing.is_empty() {
             match self.transport.as_mut().poll_ready(cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(err)) => return Err(Error::transport(err.into())),
                 Poll::Pending => break,
             }
-            match self.requests.poll_recv(cx) {
-                Poll::Ready(Some(Envelope { request, reply })) => {
-                    progress = true;
-                    if reply.is_closed() {
-                        // The caller gave up before the request was sent.
-                        continue;
-                    }
-                    // `start_send` only encodes (it does no I/O), so its error
-                    // concerns this request alone.
-                    match self.transport.as_mut().start_send(request) {
-                        Ok(()) => {
-                            self.in_flight.push_back(reply);
-                            self.needs_flush = true;
-                        }
-                        Err(err) => {
-                            let _ = reply.send(Err(Error::encode(err.into())));
-                        }
-                    }
+            let Some((request, slot)) = self.outgoing.pop_front() else {
+                break;
+            };
+            progress = true;
+            // `start_send` only encodes (it does no I/O), so its error
+            // concerns this request alone.
+            match self.transport.as_mut().start_send(request) {
+                Ok(()) => {
+                    self.in_flight.push_back(slot);
+                    self.needs_flush = true;
                 }
-                Poll::Ready(None) => {
-                    self.handles_gone = true;
-                    progress = true;
-                }
-                Poll::Pending => break,
+                Err(err) => self.answers.push((slot, Err(Error::encode(err.into())))),
             }
         }
         Ok(progress)
     }
 
+    /// Reads the answers that have arrived and hands them over; fails when
+    /// the connection does, after handing over those read before.
     fn poll_receive(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
-        let mut progress = false;
-        loop {
+        let outcome = loop {
             match self.transport.as_mut().poll_next(cx) {
                 Poll::Ready(Some(Ok(response))) => match self.in_flight.pop_front() {
-                    // The caller may have given up; the answer is dropped.
-                    Some(reply) => {
-                        let _ = reply.send(Ok(response));
-                        progress = true;
-                    }
-                    None => return Err(Error::unexpected_response()),
+                    Some(slot) => self.answers.push((slot, Ok(response))),
+                    None => break Err(Error::unexpected_response()),
                 },
-                Poll::Ready(Some(Err(err))) => return Err(Error::transport(err.into())),
-                Poll::Ready(None) => return Err(Error::closed()),
-                Poll::Pending => return Ok(progress),
+                Poll::Ready(Some(Err(err))) => break Err(Error::transport(err.into())),
+                Poll::Ready(None) => break Err(Error::closed()),
+                Poll::Pending => break Ok(()),
             }
+        };
+        let progress = !self.answers.is_empty();
+        if progress {
+            let mut state = self.shared.lock();
+            state.room.give_back(self.answers.len(), &mut self.wake);
+            for (slot, answer) in self.answers.drain(..) {
+                // An abandoned call's answer is dropped here.
+                self.wake.extend(state.slots.answer(slot, answer));
+            }
+            drop(state);
+            self.wake.drain(..).for_each(Waker::wake);
         }
+        outcome.map(|()| progress)
     }
+}
 
-    /// Fails every call in flight and every queued one with `err`.
+impl<T, Req, Resp> Dispatch<T, Req, Resp> {
+    /// Fails every call in flight and every queued one with `err`; later
+    /// calls fail too.
     fn fail_all(&mut self, err: &Error) {
-        for reply in self.in_flight.drain(..) {
-            let _ = reply.send(Err(err.clone()));
+        self.ended = true;
+        let mut state = self.shared.lock();
+        // Encoding failures not handed over yet keep their own error.
+        for (slot, answer) in self.answers.drain(..) {
+            self.wake.extend(state.slots.answer(slot, answer));
         }
-        self.requests.close();
-        while let Ok(Envelope { reply, .. }) = self.requests.try_recv() {
-            let _ = reply.send(Err(err.clone()));
-        }
+        let slots = self
+            .in_flight
+            .drain(..)
+            .chain(self.outgoing.drain(..).map(|(_, slot)| slot));
+        self.wake.extend(state.close(err, slots));
+        drop(state);
+        self.wake.drain(..).for_each(Waker::wake);
     }
 }
 
@@ -162,7 +187,10 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         match this.poll_dispatch(cx) {
-            Poll::Ready(Ok(())) => Poll::Ready(()),
+            Poll::Ready(Ok(())) => {
+                this.ended = true;
+                Poll::Ready(())
+            }
             Poll::Ready(Err(err)) => {
                 tracing::debug!(error = %err, in_flight = this.in_flight.len(), "client connection ended");
                 this.fail_all(&err);
@@ -173,4 +201,79 @@ where
     }
 }
 
+/// A task dropped before its end (the runtime shut down) leaves no caller
+/// waiting for ever.
+impl<T, Req, Resp> Drop for Dispatch<T, Req, Resp> {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.fail_all(&Error::closed());
+        }
+    }
+}
+
 impl<T, Req, Resp> Unpin for Dispatch<T, Req, Resp> {}
+
+#[cfg(test)]
+mod tests {
+    use std::{io, time::Duration};
+
+    use tower::{Service, ServiceExt};
+
+    use super::*;
+    use crate::client::Client;
+
+    /// A transport that answers nothing, fails to encode every request, and
+    /// breaks once it has been handed one.
+    struct Breaking {
+        sent: bool,
+    }
+
+    impl Stream for Breaking {
+        type Item = io::Result<u8>;
+        fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            Poll::Pending
+        }
+    }
+
+    impl Sink<u8> for Breaking {
+        type Error = io::Error;
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(match self.sent {
+                true => Err(io::Error::other("broken")),
+                false => Ok(()),
+            })
+        }
+        fn start_send(mut self: Pin<&mut Self>, _: u8) -> io::Result<()> {
+            self.sent = true;
+            Err(io::Error::other("too big"))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_encoding_failure_keeps_its_error_when_the_connection_then_fails() {
+        let mut client = Client::new(Breaking { sent: false });
+        // Both are queued before the connection task first runs.
+        let first = client.ready().await.unwrap().call(1);
+        let second = client.ready().await.unwrap().call(2);
+        let patience = Duration::from_secs(5);
+        let first = tokio::time::timeout(patience, first)
+            .await
+            .expect("answered");
+        let err = first.unwrap_err();
+        assert!(err.is_encode(), "{err}");
+        let err = tokio::time::timeout(patience, second)
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            err.is_closed() && err.to_string().contains("broken"),
+            "{err}"
+        );
+    }
+}

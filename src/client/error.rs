@@ -59,6 +59,11 @@ impl Error {
         Self::new(Kind::Closed, None)
     }
 
+    /// The peer closed the connection, saying why (`source`).
+    pub(crate) fn closed_by(source: BoxError) -> Self {
+        Self::new(Kind::Closed, Some(source))
+    }
+
     pub(crate) fn transport(source: BoxError) -> Self {
         Self::new(Kind::Transport, Some(source))
     }

@@ -7,9 +7,7 @@ use std::{
     task::{Context, Poll, ready},
 };
 
-use tokio::sync::oneshot;
-
-use super::Error;
+use super::{Error, shared::SharedAnswers};
 
 /// The answer to one [`Client`](super::Client) call.
 ///
@@ -20,14 +18,17 @@ pub struct ResponseFuture<Resp> {
 }
 
 enum State<Resp> {
-    Waiting(oneshot::Receiver<Result<Resp, Error>>),
+    Waiting {
+        answers: SharedAnswers<Resp>,
+        slot: usize,
+    },
     Failed(Option<Error>),
 }
 
 impl<Resp> ResponseFuture<Resp> {
-    pub(super) fn waiting(rx: oneshot::Receiver<Result<Resp, Error>>) -> Self {
+    pub(crate) fn waiting(answers: SharedAnswers<Resp>, slot: usize) -> Self {
         Self {
-            state: State::Waiting(rx),
+            state: State::Waiting { answers, slot },
         }
     }
 
@@ -43,12 +44,21 @@ impl<Resp> Future for ResponseFuture<Resp> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.state {
-            State::Waiting(rx) => Poll::Ready(match ready!(Pin::new(rx).poll(cx)) {
-                Ok(answer) => answer,
-                // The dispatcher ended without a word: the connection is gone.
-                Err(_) => Err(Error::closed()),
-            }),
+            State::Waiting { answers, slot } => {
+                let answer = ready!(answers.poll_answer(*slot, cx));
+                // The slot is free again: this future no longer owns it.
+                self.state = State::Failed(None);
+                Poll::Ready(answer)
+            }
             State::Failed(err) => Poll::Ready(Err(err.take().unwrap_or_else(Error::closed))),
+        }
+    }
+}
+
+impl<Resp> Drop for ResponseFuture<Resp> {
+    fn drop(&mut self) {
+        if let State::Waiting { answers, slot } = &self.state {
+            answers.abandon(*slot);
         }
     }
 }

@@ -37,28 +37,39 @@
 mod dispatch;
 mod error;
 pub mod future;
+mod room;
+mod shared;
+mod slots;
+
+pub(crate) use room::{Room, WaitEntry};
+pub(crate) use shared::Answers;
+pub(crate) use slots::Slots;
 
 pub use error::Error;
 
 use std::{
     fmt,
+    sync::Arc,
     task::{Context, Poll},
 };
 
 use futures::{Sink, Stream};
-use tokio::sync::{mpsc, oneshot};
-use tokio_util::sync::PollSender;
 use tower::{BoxError, Service};
 
-use dispatch::{Dispatch, Envelope};
+use dispatch::Dispatch;
 use future::ResponseFuture;
+use shared::Shared;
 
 /// A connection as a [`tower::Service`]: each call sends one request and
 /// resolves to its answer. Cheap to clone; clones share the connection.
 ///
 /// See the [module docs](self) for an example, backpressure and errors.
 pub struct Client<Req, Resp> {
-    requests: PollSender<Envelope<Req, Resp>>,
+    shared: Arc<Shared<Req, Resp>>,
+    /// A place in the queue reserved by `poll_ready`, for `call` to fill.
+    reserved: bool,
+    /// Where this handle waits for room, if it does.
+    waiting: WaitEntry,
 }
 
 impl<Req, Resp> Client<Req, Resp>
@@ -93,9 +104,18 @@ impl Client<(), ()> {
 
 impl<Req, Resp> Clone for Client<Req, Resp> {
     fn clone(&self) -> Self {
+        self.shared.add_handle();
         Self {
-            requests: self.requests.clone(),
+            shared: Arc::clone(&self.shared),
+            reserved: false,
+            waiting: None,
         }
+    }
+}
+
+impl<Req, Resp> Drop for Client<Req, Resp> {
+    fn drop(&mut self) {
+        self.shared.drop_handle(self.reserved);
     }
 }
 
@@ -115,15 +135,38 @@ where
     type Future = ResponseFuture<Resp>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.requests.poll_reserve(cx).map_err(|_| Error::closed())
+        if self.reserved {
+            return Poll::Ready(Ok(()));
+        }
+        let reserved = self.shared.lock().reserve(&mut self.waiting, cx);
+        match reserved {
+            Poll::Ready(true) => {
+                self.reserved = true;
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(false) => Poll::Ready(Err(Error::closed())),
+            Poll::Pending => Poll::Pending,
+        }
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
-        let (reply, answer) = oneshot::channel();
-        match self.requests.send_item(Envelope { request, reply }) {
-            Ok(()) => ResponseFuture::waiting(answer),
-            Err(_) if self.requests.is_closed() => ResponseFuture::failed(Error::closed()),
-            Err(_) => ResponseFuture::failed(Error::not_ready()),
+        if !std::mem::take(&mut self.reserved) {
+            let closed = self.shared.lock().is_closed();
+            return ResponseFuture::failed(if closed {
+                Error::closed()
+            } else {
+                Error::not_ready()
+            });
+        }
+        let pushed = self.shared.lock().push(request);
+        match pushed {
+            Some((slot, dispatcher)) => {
+                if let Some(dispatcher) = dispatcher {
+                    dispatcher.wake();
+                }
+                ResponseFuture::waiting(self.shared.clone(), slot)
+            }
+            None => ResponseFuture::failed(Error::closed()),
         }
     }
 }
@@ -174,10 +217,16 @@ impl Builder {
         Req: Send + 'static,
         Resp: Send + 'static,
     {
-        let (tx, rx) = mpsc::channel(self.buffer);
-        tokio::spawn(Dispatch::new(transport, rx, self.max_in_flight));
+        let shared = Arc::new(Shared::new(self.buffer, self.max_in_flight));
+        tokio::spawn(Dispatch::new(
+            transport,
+            Arc::clone(&shared),
+            self.max_in_flight,
+        ));
         Client {
-            requests: PollSender::new(tx),
+            shared,
+            reserved: false,
+            waiting: None,
         }
     }
 }

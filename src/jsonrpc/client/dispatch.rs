@@ -1,25 +1,31 @@
-//! The task that owns a JSON-RPC client's connection: a writer sending the
-//! callers' messages, a reader pairing answers with calls by id and routing
-//! subscription items, and reconnection when asked for.
+//! The task that owns a JSON-RPC client's connection: it writes the callers'
+//! messages, pairs answers with calls by id, routes subscription items, and
+//! connects again when asked to.
 
 use std::{
     borrow::Cow,
-    collections::HashMap,
-    pin::pin,
-    sync::{Arc, Mutex, MutexGuard},
+    collections::VecDeque,
+    future::poll_fn,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll, Waker},
     time::Duration,
 };
 
-use bytes::Bytes;
-use futures::{SinkExt, Stream, StreamExt, stream::SplitSink};
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::{Sink, Stream};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::{
     io::{AsyncRead, AsyncWrite},
-    sync::{Notify, mpsc, oneshot},
+    sync::mpsc,
 };
 use tokio_util::codec::Framed;
 
+use super::{
+    reply::{self, Answer},
+    shared::{Command, End, Pending, Sent, Shared, State},
+};
 use crate::{
     Endpoint,
     client::Error,
@@ -30,80 +36,6 @@ use crate::{
     },
     transport::IpcStream,
 };
-
-/// What a subscription's stream receives: an item's raw JSON, or why the
-/// subscription ended.
-pub(super) type Item = Result<Bytes, End>;
-
-/// Why a subscription ended early.
-#[derive(Debug)]
-pub(super) enum End {
-    /// The server ended it with an error.
-    Server(ErrorObject),
-    /// The consumer fell more than its buffer behind.
-    Lagged(usize),
-    /// The connection is gone.
-    Connection(Error),
-}
-
-pub(super) type Answer = oneshot::Sender<Result<Response, Error>>;
-pub(super) type Opened = oneshot::Sender<Result<(Response, Option<mpsc::Receiver<Item>>), Error>>;
-
-/// A message for the connection task.
-pub(super) enum Command {
-    /// One request; `forget` drops a subscription's routing (unsubscribe).
-    Call {
-        id: u64,
-        message: Bytes,
-        answer: Answer,
-        forget: Option<String>,
-    },
-    /// Requests sent together, each answered on its own.
-    Batch {
-        message: Bytes,
-        calls: Vec<(u64, Answer)>,
-    },
-    Notify {
-        message: Bytes,
-        sent: oneshot::Sender<Result<(), Error>>,
-    },
-    /// A request that opens a subscription: routing starts as soon as the
-    /// answer arrives, before any item can be missed.
-    Subscribe {
-        id: u64,
-        message: Bytes,
-        buffer: usize,
-        opened: Opened,
-    },
-    /// A subscription stream was dropped: stop routing, tell the server.
-    Unsubscribe {
-        subscription: String,
-        id: u64,
-        message: Bytes,
-    },
-}
-
-impl Command {
-    fn fail(self, err: &Error) {
-        match self {
-            Self::Call { answer, .. } => {
-                let _ = answer.send(Err(err.clone()));
-            }
-            Self::Batch { calls, .. } => {
-                for (_, answer) in calls {
-                    let _ = answer.send(Err(err.clone()));
-                }
-            }
-            Self::Notify { sent, .. } => {
-                let _ = sent.send(Err(err.clone()));
-            }
-            Self::Subscribe { opened, .. } => {
-                let _ = opened.send(Err(err.clone()));
-            }
-            Self::Unsubscribe { .. } => {}
-        }
-    }
-}
 
 /// How to connect again after the connection is lost.
 #[derive(Clone, Debug)]
@@ -118,178 +50,316 @@ pub(super) struct Settings {
     pub(super) max_in_flight: usize,
 }
 
-enum Pending {
-    Call(Answer),
-    Subscribe {
-        opened: Opened,
-        buffer: usize,
-    },
-    /// An answer nobody waits for (an unsubscribe from a dropped stream).
-    Ignore,
-}
-
-impl Pending {
-    fn abandoned(&self) -> bool {
-        match self {
-            Self::Call(answer) => answer.is_closed(),
-            Self::Subscribe { opened, .. } => opened.is_closed(),
-            Self::Ignore => false,
-        }
-    }
-}
-
-#[derive(Default)]
-struct State {
-    pending: HashMap<u64, Pending>,
-    subscriptions: HashMap<String, mpsc::Sender<Item>>,
-}
-
-/// The state the reader and the writer share.
-#[derive(Default)]
-struct Shared {
-    state: Mutex<State>,
-    /// An answer arrived: there may be room for more calls.
-    answered: Notify,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // Every update is a single insert or removal: a panic elsewhere
-        // cannot leave the maps inconsistent.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Fails every call in flight and ends every subscription.
-    fn fail_all(&self, err: &Error) {
-        let mut state = self.lock();
-        for (_, pending) in state.pending.drain() {
-            match pending {
-                Pending::Call(answer) => {
-                    let _ = answer.send(Err(err.clone()));
-                }
-                Pending::Subscribe { opened, .. } => {
-                    let _ = opened.send(Err(err.clone()));
-                }
-                Pending::Ignore => {}
-            }
-        }
-        for (_, items) in state.subscriptions.drain() {
-            // The slot kept free for the end is there.
-            let _ = items.try_send(Err(End::Connection(err.clone())));
-        }
-    }
-}
-
-/// Runs a client until every handle is gone, over `transport` and, with
+/// Runs a client until every handle is gone, over `io` and, with
 /// `reconnect`, over the connections it makes when one is lost.
 pub(super) async fn run<T>(
-    mut commands: mpsc::Receiver<Command>,
+    shared: Arc<Shared>,
     io: T,
     reconnect: Option<Reconnect>,
     settings: Settings,
 ) where
     T: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let framed = Framed::new(io, settings.codec.clone());
-    if serve(framed, &mut commands, None, &settings).await {
+    // However the task ends (dropped with its runtime too), no caller is
+    // left waiting.
+    let _closing = CloseOnDrop(&shared);
+    // Pinned on the heap, the stream is `Unpin`, and so is its `Framed`,
+    // whose write buffer `Connection` then reaches.
+    let io = Box::pin(io);
+    if serve(Framed::new(io, settings.codec.clone()), &shared, &settings).await {
         return;
     }
     let Some(reconnect) = reconnect else {
-        fail_all_commands(&mut commands, &Error::closed());
         return;
     };
     // Connect again when the next caller needs it.
-    while let Some(first) = commands.recv().await {
+    while shared.work().await {
         match reconnect.endpoint.connect_timeout(reconnect.timeout).await {
             Ok(stream) => {
                 tracing::debug!(endpoint = %reconnect.endpoint, "client reconnected");
                 let framed: Framed<IpcStream, _> = Framed::new(stream, settings.codec.clone());
-                if serve(framed, &mut commands, Some(first), &settings).await {
+                if serve(framed, &shared, &settings).await {
                     return;
                 }
             }
-            Err(err) => first.fail(&Error::transport(err.into())),
+            Err(err) => shared.fail_first(&Error::transport(err.into())),
         }
     }
 }
 
-/// Fails the commands that are queued and closes the queue.
-fn fail_all_commands(commands: &mut mpsc::Receiver<Command>, err: &Error) {
-    commands.close();
-    while let Ok(command) = commands.try_recv() {
-        command.fail(err);
+struct CloseOnDrop<'a>(&'a Shared);
+
+impl Drop for CloseOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.lose_connection(&Error::closed(), true);
     }
 }
 
 /// Serves one connection. Returns `true` when every handle is gone (the
 /// client is done), `false` when the connection was lost.
-async fn serve<T>(
-    framed: Framed<T, JsonCodec>,
-    commands: &mut mpsc::Receiver<Command>,
-    first: Option<Command>,
-    settings: &Settings,
-) -> bool
+async fn serve<T>(framed: Framed<T, JsonCodec>, shared: &Shared, settings: &Settings) -> bool
 where
-    T: AsyncRead + AsyncWrite + Send + 'static,
+    T: AsyncRead + AsyncWrite + Unpin,
 {
-    let shared = Arc::new(Shared::default());
-    let (sink, stream) = framed.split();
-    let reading = pin!(read(stream, &shared));
-    let writing = pin!(write(
-        sink,
-        commands,
-        first,
-        &shared,
-        settings.max_in_flight
-    ));
-    let err = tokio::select! {
-        err = reading => err,
-        outcome = writing => match outcome {
-            Ok(()) => return true,
-            Err(err) => err,
-        },
+    let mut connection = Connection {
+        framed,
+        encoder: settings.codec.clone(),
+        shared,
+        max_in_flight: settings.max_in_flight.max(1),
+        outgoing: VecDeque::new(),
+        written: Vec::new(),
+        frames: Vec::new(),
+        last_word: None,
+        wake: Vec::new(),
+        needs_flush: false,
+        handles_gone: false,
+    };
+    let Err(err) = poll_fn(|cx| connection.poll(cx)).await else {
+        return true;
     };
     tracing::debug!(error = %err, "client connection ended");
-    shared.fail_all(&err);
+    for sent in connection.written.drain(..) {
+        let _ = sent.send(Err(err.clone()));
+    }
+    for (_, sent) in connection.outgoing.drain(..) {
+        if let Some(sent) = sent {
+            let _ = sent.send(Err(err.clone()));
+        }
+    }
+    shared.lose_connection(&err, false);
     false
 }
 
-/// Reads answers and items until the connection ends; returns why it did.
-async fn read<S>(mut stream: S, shared: &Shared) -> Error
-where
-    S: Stream<Item = std::io::Result<Bytes>> + Unpin,
-{
-    while let Some(frame) = stream.next().await {
-        match frame {
-            Ok(frame) => route(&frame, shared),
-            Err(err) => return Error::transport(err.into()),
-        }
-    }
-    Error::closed()
+/// One connection, written and read from one task: messages are taken from
+/// the queue in batches and flushed together, answers read together are
+/// handed over under one lock.
+struct Connection<'a, T> {
+    framed: Framed<T, JsonCodec>,
+    /// Frames messages straight into `framed`'s write buffer: a caller's
+    /// message is copied once, without becoming `Bytes` first.
+    encoder: JsonCodec,
+    shared: &'a Shared,
+    max_in_flight: usize,
+    /// Messages taken from the queue and not yet written (the transport was
+    /// not ready), with a notification's acknowledgement.
+    outgoing: VecDeque<(BytesMut, Option<Sent>)>,
+    /// Notifications written, acknowledged at the next flush.
+    written: Vec<Sent>,
+    /// Frames read, routed together.
+    frames: Vec<Bytes>,
+    /// An error the server sent to no call (`"id": null`) in the last frame
+    /// read, such as a refusal past its connection limit: if the connection
+    /// ends now, it is why.
+    last_word: Option<ErrorObject>,
+    /// Whom to wake once the lock is released.
+    wake: Vec<Waker>,
+    needs_flush: bool,
+    /// Every handle is gone and the queue is empty: finish what is in
+    /// flight, then stop.
+    handles_gone: bool,
 }
 
-fn route(frame: &Bytes, shared: &Shared) {
-    match parse_reply(frame) {
-        Ok(Reply::Response(response)) => answer(response, shared),
-        Ok(Reply::Batch(responses)) => responses
-            .into_iter()
-            .for_each(|response| answer(response, shared)),
-        Ok(Reply::Notification { method, params }) => item(&method, params, shared),
+impl<T> Connection<'_, T>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.poll_io(cx).map_err(|err| {
+            // A write can fail on a connection the server closed before the
+            // frames it sent are read: route them, to learn why it closed.
+            let _ = self.poll_receive(cx);
+            match self.last_word.take() {
+                Some(reason) => Error::closed_by(reason.into()),
+                None => err,
+            }
+        })
+    }
+
+    fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        loop {
+            let in_flight = self.take_messages(cx);
+            let sent = self.poll_send(cx)?;
+            if self.needs_flush {
+                match Pin::new(&mut self.framed).poll_flush(cx) {
+                    Poll::Ready(Ok(())) => {
+                        self.needs_flush = false;
+                        for sent in self.written.drain(..) {
+                            let _ = sent.send(Ok(()));
+                        }
+                    }
+                    Poll::Ready(Err(err)) => return Poll::Ready(Err(Error::transport(err.into()))),
+                    Poll::Pending => {}
+                }
+            }
+            let received = self.poll_receive(cx)?;
+            if sent || received {
+                continue;
+            }
+            if self.handles_gone && in_flight == 0 && self.outgoing.is_empty() && !self.needs_flush
+            {
+                return Pin::new(&mut self.framed)
+                    .poll_close(cx)
+                    .map_err(|err| Error::transport(err.into()));
+            }
+            return Poll::Pending;
+        }
+    }
+
+    /// Takes queued messages while fewer than `max_in_flight` calls are
+    /// unanswered, registering their calls; returns how many are.
+    fn take_messages(&mut self, cx: &Context<'_>) -> usize {
+        let mut state = self.shared.lock();
+        if state.pending.len() >= self.max_in_flight {
+            state.forget_abandoned();
+        }
+        let mut taken = 0;
+        while state.pending.len() < self.max_in_flight {
+            let Some(command) = state.queue.pop_front() else {
+                break;
+            };
+            taken += 1;
+            let message = register(&mut state, command);
+            self.outgoing.push_back(message);
+        }
+        state.room.give_back(taken, &mut self.wake);
+        if state.queue.is_empty() {
+            self.handles_gone = self.shared.handles_gone();
+            state.wait_for_work(cx);
+        }
+        let in_flight = state.pending.len();
+        drop(state);
+        self.wake.drain(..).for_each(Waker::wake);
+        in_flight
+    }
+
+    fn poll_send(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
+        let mut progress = false;
+        while !self.outgoing.is_empty() {
+            match Pin::new(&mut self.framed).poll_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(err)) => return Err(Error::transport(err.into())),
+                Poll::Pending => break,
+            }
+            let Some((message, sent)) = self.outgoing.pop_front() else {
+                break;
+            };
+            progress = true;
+            self.encoder
+                .encode_with(self.framed.write_buffer_mut(), |dst| {
+                    dst.put_slice(&message);
+                    Ok(())
+                })
+                .map_err(|err| Error::transport(err.into()))?;
+            self.needs_flush = true;
+            self.written.extend(sent);
+        }
+        Ok(progress)
+    }
+
+    /// Reads the frames that have arrived and routes them; fails when the
+    /// connection does, after routing those read before.
+    fn poll_receive(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
+        let outcome = loop {
+            match Pin::new(&mut self.framed).poll_next(cx) {
+                Poll::Ready(Some(Ok(frame))) => self.frames.push(frame),
+                Poll::Ready(Some(Err(err))) => break Err(Error::transport(err.into())),
+                Poll::Ready(None) => break Err(Error::closed()),
+                Poll::Pending => break Ok(()),
+            }
+        };
+        let progress = !self.frames.is_empty();
+        if progress {
+            let mut state = self.shared.lock();
+            for frame in self.frames.drain(..) {
+                self.last_word = route(frame, &mut state, &mut self.wake);
+            }
+            drop(state);
+            self.wake.drain(..).for_each(Waker::wake);
+        }
+        outcome.map(|()| progress)
+    }
+}
+
+/// Registers a command's calls; returns its message.
+fn register(state: &mut State, command: Command) -> (BytesMut, Option<Sent>) {
+    match command {
+        Command::Call {
+            id,
+            message,
+            slot,
+            typed,
+            forget,
+        } => {
+            if let Some(subscription) = forget {
+                state.subscriptions.remove(&subscription);
+            }
+            state.pending.insert(id, Pending::Call { slot, typed });
+            (message, None)
+        }
+        Command::Batch { message, calls } => {
+            for (id, slot) in calls {
+                state
+                    .pending
+                    .insert(id, Pending::Call { slot, typed: false });
+            }
+            (message, None)
+        }
+        Command::Notify { message, sent } => (message, Some(sent)),
+        Command::Subscribe {
+            id,
+            message,
+            buffer,
+            opened,
+        } => {
+            state
+                .pending
+                .insert(id, Pending::Subscribe { opened, buffer });
+            (message, None)
+        }
+        Command::Unsubscribe {
+            subscription,
+            id,
+            message,
+        } => {
+            state.subscriptions.remove(&subscription);
+            state.pending.insert(id, Pending::Ignore);
+            (message, None)
+        }
+    }
+}
+
+/// Hands a frame to whom it answers; returns the error it holds if it is
+/// one the server sent to no call.
+fn route(frame: Bytes, state: &mut State, wake: &mut Vec<Waker>) -> Option<ErrorObject> {
+    if let Some(id) = reply::leading_id(&frame)
+        && let Some(&Pending::Call { slot, typed: true }) = state.pending.get(&id)
+    {
+        state.pending.remove(&id);
+        wake.extend(state.slots.answer(slot, Ok(Answer::Frame(frame))));
+        return None;
+    }
+    match parse_reply(&frame) {
+        Ok(Reply::Response(response)) => return answer(response, state, wake),
+        Ok(Reply::Batch(responses)) => responses.into_iter().for_each(|response| {
+            answer(response, state, wake);
+        }),
+        Ok(Reply::Notification { method, params }) => item(&method, params, state),
         Err(problem) => {
             tracing::warn!(%problem, "ignoring a message the server should not have sent")
         }
     }
+    None
 }
 
-fn answer(response: Response, shared: &Shared) {
+/// Hands a response to its call; returns its error if it answers no call.
+fn answer(response: Response, state: &mut State, wake: &mut Vec<Waker>) -> Option<ErrorObject> {
     let Some(id) = response.id().as_u64() else {
-        tracing::warn!(id = %response.id(), "ignoring an answer to no call of ours");
-        return;
+        tracing::warn!(id = %response.id(), error = ?response.error_object(), "an answer to no call of ours");
+        return response.error_object().cloned();
     };
-    let mut state = shared.lock();
     match state.pending.remove(&id) {
-        Some(Pending::Call(answer)) => {
-            let _ = answer.send(Ok(response));
+        Some(Pending::Call { slot, .. }) => {
+            wake.extend(state.slots.answer(slot, Ok(Answer::Parsed(response))));
         }
         Some(Pending::Subscribe { opened, buffer }) => {
             let routed = response.result_json().and_then(|json| {
@@ -304,8 +374,7 @@ fn answer(response: Response, shared: &Shared) {
         Some(Pending::Ignore) => {}
         None => tracing::debug!(id, "ignoring an answer to an abandoned call"),
     }
-    drop(state);
-    shared.answered.notify_one();
+    None
 }
 
 /// The params of a subscription item.
@@ -319,7 +388,7 @@ struct ItemParams<'a> {
     error: Option<ErrorObject>,
 }
 
-fn item(method: &str, params: Option<Bytes>, shared: &Shared) {
+fn item(method: &str, params: Option<Bytes>, state: &mut State) {
     let Some(params) = params else {
         tracing::debug!(%method, "ignoring a notification without params");
         return;
@@ -328,7 +397,6 @@ fn item(method: &str, params: Option<Bytes>, shared: &Shared) {
         tracing::debug!(%method, "ignoring a notification that is no subscription item");
         return;
     };
-    let mut state = shared.lock();
     let Some(items) = state.subscriptions.get(item.subscription.as_ref()) else {
         return; // A subscription we dropped; items may still be on the way.
     };
@@ -348,135 +416,4 @@ fn item(method: &str, params: Option<Bytes>, shared: &Shared) {
     if last {
         state.subscriptions.remove(item.subscription.as_ref());
     }
-}
-
-/// Sends the callers' messages, flushing once per burst, with at most
-/// `max_in_flight` calls unanswered. Returns `Ok` when every handle is gone
-/// and every call answered.
-async fn write<T>(
-    mut sink: SplitSink<Framed<T, JsonCodec>, Bytes>,
-    commands: &mut mpsc::Receiver<Command>,
-    mut first: Option<Command>,
-    shared: &Shared,
-    max_in_flight: usize,
-) -> Result<(), Error>
-where
-    T: AsyncRead + AsyncWrite,
-{
-    /// Messages fed before a flush, at most.
-    const BURST: usize = 64;
-    loop {
-        wait_for_room(shared, max_in_flight).await;
-        let command = match first.take() {
-            Some(command) => command,
-            None => match commands.recv().await {
-                Some(command) => command,
-                None => {
-                    wait_for_room(shared, 1).await;
-                    let _ = sink.close().await;
-                    return Ok(());
-                }
-            },
-        };
-        let mut sent = Vec::new();
-        feed(&mut sink, command, shared, &mut sent).await?;
-        while sent.len() < BURST && shared.lock().pending.len() < max_in_flight {
-            let Ok(command) = commands.try_recv() else {
-                break;
-            };
-            feed(&mut sink, command, shared, &mut sent).await?;
-        }
-        let flushed = sink.flush().await;
-        for ack in sent {
-            let _ = ack.send(
-                flushed
-                    .as_ref()
-                    .map(|_| ())
-                    .map_err(|err| Error::transport(err.to_string().into())),
-            );
-        }
-        flushed.map_err(|err| Error::transport(err.into()))?;
-    }
-}
-
-/// Waits until fewer than `limit` calls are unanswered, dropping calls whose
-/// callers gave up when that makes room.
-async fn wait_for_room(shared: &Shared, limit: usize) {
-    loop {
-        let answered = shared.answered.notified();
-        let mut answered = pin!(answered);
-        answered.as_mut().enable();
-        {
-            let mut state = shared.lock();
-            if state.pending.len() >= limit {
-                state.pending.retain(|_, pending| !pending.abandoned());
-            }
-            if state.pending.len() < limit {
-                return;
-            }
-        }
-        answered.await;
-    }
-}
-
-/// Registers a command's calls and hands its message to the sink.
-async fn feed<T>(
-    sink: &mut SplitSink<Framed<T, JsonCodec>, Bytes>,
-    command: Command,
-    shared: &Shared,
-    acks: &mut Vec<oneshot::Sender<Result<(), Error>>>,
-) -> Result<(), Error>
-where
-    T: AsyncRead + AsyncWrite,
-{
-    let message = {
-        let mut state = shared.lock();
-        match command {
-            Command::Call {
-                id,
-                message,
-                answer,
-                forget,
-            } => {
-                if let Some(subscription) = forget {
-                    state.subscriptions.remove(&subscription);
-                }
-                state.pending.insert(id, Pending::Call(answer));
-                message
-            }
-            Command::Batch { message, calls } => {
-                for (id, answer) in calls {
-                    state.pending.insert(id, Pending::Call(answer));
-                }
-                message
-            }
-            Command::Notify { message, sent } => {
-                acks.push(sent);
-                message
-            }
-            Command::Subscribe {
-                id,
-                message,
-                buffer,
-                opened,
-            } => {
-                state
-                    .pending
-                    .insert(id, Pending::Subscribe { opened, buffer });
-                message
-            }
-            Command::Unsubscribe {
-                subscription,
-                id,
-                message,
-            } => {
-                state.subscriptions.remove(&subscription);
-                state.pending.insert(id, Pending::Ignore);
-                message
-            }
-        }
-    };
-    sink.feed(message)
-        .await
-        .map_err(|err| Error::transport(err.into()))
 }

@@ -2,6 +2,8 @@
 
 mod dispatch;
 mod error;
+mod reply;
+mod shared;
 mod subscription;
 
 pub use error::CallError;
@@ -12,26 +14,28 @@ use std::{
     future::Future,
     io,
     pin::Pin,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::Arc,
     task::{Context, Poll},
     time::Duration,
 };
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
-    sync::{mpsc, oneshot},
+    sync::oneshot,
 };
-use tokio_util::sync::PollSender;
 
-use dispatch::{Command, Reconnect, Settings};
+use dispatch::{Reconnect, Settings};
+use reply::Answer;
+use shared::{Command, Shared};
 
 use super::{Request, Response, Subscription, write::write_json};
-use crate::{Endpoint, client::Error, codec::JsonCodec};
+use crate::{
+    Endpoint,
+    client::{Error, WaitEntry, future::ResponseFuture},
+    codec::JsonCodec,
+};
 
 /// A JSON-RPC client: typed calls, notifications, batches and subscriptions,
 /// multiplexed by id over one connection. Cheap to clone; clones share the
@@ -69,9 +73,11 @@ use crate::{Endpoint, client::Error, codec::JsonCodec};
 /// [`reconnect`](Builder::reconnect), later calls fail too; with it, the next
 /// call connects again.
 pub struct JsonRpcClient {
-    commands: mpsc::Sender<Command>,
-    ready: PollSender<Command>,
-    ids: Arc<AtomicU64>,
+    shared: Arc<Shared>,
+    /// A place in the queue reserved by `poll_ready`, for `call` to fill.
+    reserved: bool,
+    /// Where this handle waits for room in `poll_ready`, if it does.
+    waiting: WaitEntry,
 }
 
 impl JsonRpcClient {
@@ -93,7 +99,11 @@ impl JsonRpcClient {
     }
 
     fn next_id(&self) -> u64 {
-        self.ids.fetch_add(1, Ordering::Relaxed)
+        self.shared.next_id()
+    }
+
+    fn answer(&self, slot: usize) -> ResponseFuture<Answer> {
+        ResponseFuture::waiting(self.shared.clone(), slot)
     }
 
     /// Calls `method` with `params` (a tuple or array for params by position,
@@ -114,8 +124,9 @@ impl JsonRpcClient {
         // Params are serialized straight into the message: no buffer of
         // their own, no copy.
         let message = call_json(id, method, &params)?;
-        let response = self.send_message(id, message, None).await?;
-        response_into(response)
+        self.send_message(id, message, true, None)
+            .await?
+            .into_result()
     }
 
     /// Sends a notification: `method` is called and nothing is answered.
@@ -126,10 +137,8 @@ impl JsonRpcClient {
     /// As [`call`](Self::call), without an error answer.
     pub async fn notify<P: Serialize>(&self, method: &str, params: P) -> Result<(), CallError> {
         let params = params_json(&params)?;
-        let (sent, written) = oneshot::channel();
         let message = request_json(None, method, params.as_deref());
-        self.command(Command::Notify { message, sent }).await?;
-        Ok(written.await.unwrap_or_else(|_| Err(Error::closed()))?)
+        Ok(self.notify_message(message).await?)
     }
 
     /// Sends `requests` as one batch. Requests with an id (see
@@ -169,8 +178,7 @@ impl JsonRpcClient {
         requests: impl IntoIterator<Item = Request>,
     ) -> Result<Vec<Response>, CallError> {
         let mut message = BytesMut::new();
-        let mut calls = Vec::new();
-        let mut answers = Vec::new();
+        let mut ids = Vec::new();
         message.put_u8(b'[');
         for (i, request) in requests.into_iter().enumerate() {
             if i > 0 {
@@ -178,27 +186,30 @@ impl JsonRpcClient {
             }
             let id = (!request.is_notification()).then(|| self.next_id());
             write_request(&mut message, id, request.method(), request.raw_params());
-            if let Some(id) = id {
-                let (answer, answered) = oneshot::channel();
-                calls.push((id, answer));
-                answers.push(answered);
-            }
+            ids.extend(id);
         }
         message.put_u8(b']');
         if message.len() == 2 {
             return Ok(Vec::new());
         }
-        let message = message.freeze();
-        if calls.is_empty() {
-            let (sent, written) = oneshot::channel();
-            self.command(Command::Notify { message, sent }).await?;
-            written.await.unwrap_or_else(|_| Err(Error::closed()))?;
+        if ids.is_empty() {
+            self.notify_message(message).await?;
             return Ok(Vec::new());
         }
-        self.command(Command::Batch { message, calls }).await?;
+        let slots = self
+            .shared
+            .queue(|slots| {
+                let calls: Vec<_> = ids.into_iter().map(|id| (id, slots.insert())).collect();
+                let taken = calls.iter().map(|&(_, slot)| slot).collect::<Vec<_>>();
+                (Command::Batch { message, calls }, taken)
+            })
+            .await?;
+        // Every slot gets its future at once, so that those not awaited
+        // yet are abandoned if this future is dropped.
+        let answers: Vec<_> = slots.into_iter().map(|slot| self.answer(slot)).collect();
         let mut responses = Vec::with_capacity(answers.len());
-        for answered in answers {
-            responses.push(answered.await.unwrap_or_else(|_| Err(Error::closed()))?);
+        for answer in answers {
+            responses.push(answer.await?.into_parsed());
         }
         Ok(responses)
     }
@@ -249,15 +260,20 @@ impl JsonRpcClient {
         let id = self.next_id();
         let message = request_json(Some(id), subscription.subscribe_method(), params.as_deref());
         let (opened, answer) = oneshot::channel();
-        self.command(Command::Subscribe {
-            id,
-            message,
-            buffer: subscription.buffer_len(),
-            opened,
-        })
-        .await?;
+        let buffer = subscription.buffer_len();
+        self.shared
+            .queue(|_| {
+                let subscribe = Command::Subscribe {
+                    id,
+                    message,
+                    buffer,
+                    opened,
+                };
+                (subscribe, ())
+            })
+            .await?;
         let (response, items) = answer.await.unwrap_or_else(|_| Err(Error::closed()))?;
-        let subscription_id: String = response_into(response)?;
+        let subscription_id: String = reply::parsed_into(response)?;
         let items = items.ok_or_else(|| {
             CallError::Serde(serde::de::Error::custom(
                 "the subscription id is not a string",
@@ -281,49 +297,69 @@ impl JsonRpcClient {
     ) -> Result<Response, Error> {
         let id = self.next_id();
         let message = request_json(Some(id), method, params);
-        self.send_message(id, message, forget).await
+        Ok(self
+            .send_message(id, message, false, forget)
+            .await?
+            .into_parsed())
     }
 
-    /// Sends a call's message (with the id `id`) and waits for its answer.
+    /// Sends a call's message (with the id `id`) and waits for its answer,
+    /// which for a `typed` call may come unparsed.
     async fn send_message(
         &self,
         id: u64,
-        message: Bytes,
+        message: BytesMut,
+        typed: bool,
         forget: Option<String>,
-    ) -> Result<Response, Error> {
-        let (answer, answered) = oneshot::channel();
-        self.command(Command::Call {
-            id,
-            message,
-            answer,
-            forget,
-        })
-        .await?;
-        answered.await.unwrap_or_else(|_| Err(Error::closed()))
+    ) -> Result<Answer, Error> {
+        let slot = self
+            .shared
+            .queue(|slots| {
+                let slot = slots.insert();
+                let call = Command::Call {
+                    id,
+                    message,
+                    slot,
+                    typed,
+                    forget,
+                };
+                (call, slot)
+            })
+            .await?;
+        self.answer(slot).await
     }
 
-    async fn command(&self, command: Command) -> Result<(), Error> {
-        self.commands
-            .send(command)
-            .await
-            .map_err(|_| Error::closed())
+    /// Sends a message that is not answered; completes once it is written.
+    async fn notify_message(&self, message: BytesMut) -> Result<(), Error> {
+        let (sent, written) = oneshot::channel();
+        self.shared
+            .queue(|_| (Command::Notify { message, sent }, ()))
+            .await?;
+        written.await.unwrap_or_else(|_| Err(Error::closed()))
     }
 }
 
 impl Clone for JsonRpcClient {
     fn clone(&self) -> Self {
+        self.shared.add_handle();
         Self {
-            commands: self.commands.clone(),
-            ready: self.ready.clone(),
-            ids: self.ids.clone(),
+            shared: self.shared.clone(),
+            reserved: false,
+            waiting: None,
         }
+    }
+}
+
+impl Drop for JsonRpcClient {
+    fn drop(&mut self) {
+        self.shared.drop_handle(self.reserved);
     }
 }
 
 impl fmt::Debug for JsonRpcClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JsonRpcClient")
-            .field("closed", &self.commands.is_closed())
+            .field("closed", &self.shared.lock().closed)
             .finish()
     }
 }
@@ -334,27 +370,42 @@ impl tower::Service<Request> for JsonRpcClient {
     type Future = Pin<Box<dyn Future<Output = Result<Response, Error>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.ready.poll_reserve(cx).map_err(|_| Error::closed())
+        if self.reserved {
+            return Poll::Ready(Ok(()));
+        }
+        let mut state = self.shared.lock();
+        if state.closed {
+            return Poll::Ready(Err(Error::closed()));
+        }
+        std::task::ready!(state.room.reserve(&mut self.waiting, cx));
+        self.reserved = true;
+        Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
+        if !std::mem::take(&mut self.reserved) {
+            let err = if self.shared.lock().closed {
+                Error::closed()
+            } else {
+                Error::not_ready()
+            };
+            return Box::pin(std::future::ready(Err(err)));
+        }
         let id = self.next_id();
         let message = request_json(Some(id), request.method(), request.raw_params());
-        let (answer, answered) = oneshot::channel();
-        let sent = self.ready.send_item(Command::Call {
-            id,
-            message,
-            answer,
-            forget: None,
+        let pushed = self.shared.push(|slots| {
+            let slot = slots.insert();
+            let call = Command::Call {
+                id,
+                message,
+                slot,
+                typed: false,
+                forget: None,
+            };
+            (call, slot)
         });
-        let closed = self.ready.is_closed();
-        Box::pin(async move {
-            match sent {
-                Ok(()) => answered.await.unwrap_or_else(|_| Err(Error::closed())),
-                Err(_) if closed => Err(Error::closed()),
-                Err(_) => Err(Error::not_ready()),
-            }
-        })
+        let answer = pushed.map(|slot| self.answer(slot));
+        Box::pin(async move { Ok(answer?.await?.into_parsed()) })
     }
 }
 
@@ -449,16 +500,16 @@ impl Builder {
     where
         T: AsyncRead + AsyncWrite + Send + 'static,
     {
-        let (commands, queue) = mpsc::channel(self.buffer);
+        let shared = Arc::new(Shared::new(self.buffer));
         let settings = Settings {
             codec: self.codec.clone(),
             max_in_flight: self.max_in_flight,
         };
-        tokio::spawn(dispatch::run(queue, io, reconnect, settings));
+        tokio::spawn(dispatch::run(shared.clone(), io, reconnect, settings));
         JsonRpcClient {
-            ready: PollSender::new(commands.clone()),
-            commands,
-            ids: Arc::new(AtomicU64::new(1)),
+            shared,
+            reserved: false,
+            waiting: None,
         }
     }
 }
@@ -481,16 +532,9 @@ fn params_json<P: Serialize>(params: &P) -> Result<Option<Vec<u8>>, CallError> {
     }
 }
 
-fn response_into<T: DeserializeOwned>(response: Response) -> Result<T, CallError> {
-    if let Some(error) = response.error_object() {
-        return Err(CallError::Rpc(error.clone()));
-    }
-    serde_json::from_str(response.result_json().unwrap_or("null")).map_err(CallError::Serde)
-}
-
 /// A call's message with `params` serialized in place; `()` (or anything
 /// that serializes to `null`) sends no params.
-fn call_json<P: Serialize>(id: u64, method: &str, params: &P) -> Result<Bytes, CallError> {
+fn call_json<P: Serialize>(id: u64, method: &str, params: &P) -> Result<BytesMut, CallError> {
     let mut message = BytesMut::with_capacity(128 + method.len());
     write_head(&mut message, Some(id), method);
     let without_params = message.len();
@@ -507,13 +551,13 @@ fn call_json<P: Serialize>(id: u64, method: &str, params: &P) -> Result<Bytes, C
         }
     }
     message.put_u8(b'}');
-    Ok(message.freeze())
+    Ok(message)
 }
 
-fn request_json(id: Option<u64>, method: &str, params: Option<&[u8]>) -> Bytes {
+fn request_json(id: Option<u64>, method: &str, params: Option<&[u8]>) -> BytesMut {
     let mut message = BytesMut::with_capacity(48 + method.len() + params.map_or(0, <[u8]>::len));
     write_request(&mut message, id, method, params);
-    message.freeze()
+    message
 }
 
 fn write_request(dst: &mut BytesMut, id: Option<u64>, method: &str, params: Option<&[u8]>) {

@@ -10,9 +10,8 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
 use super::{
-    CallError, JsonRpcClient,
-    dispatch::{Command, End, Item},
-    request_json,
+    CallError, JsonRpcClient, request_json,
+    shared::{Command, End, Item},
 };
 use crate::jsonrpc::ErrorObject;
 
@@ -67,7 +66,7 @@ impl<T> SubscriptionStream<T> {
             .client
             .send_call(&self.unsubscribe, Some(&params), Some(self.id.clone()))
             .await?;
-        super::response_into(response)
+        super::reply::parsed_into(response)
     }
 }
 
@@ -107,7 +106,7 @@ impl<T> Drop for SubscriptionStream<T> {
         // ends the subscription when the connection closes.
         let id = self.client.next_id();
         let params = serde_json::to_vec(&[&self.id]).unwrap_or_default();
-        let _ = self.client.commands.try_send(Command::Unsubscribe {
+        self.client.shared.try_queue(Command::Unsubscribe {
             subscription: self.id.clone(),
             id,
             message: request_json(Some(id), &self.unsubscribe, Some(&params)),

@@ -1,0 +1,186 @@
+//! What a client's handles, their futures and the connection task share: the
+//! bounded queue of requests, the answer slots and the connection's fate,
+//! under one lock that each side holds only for a few moves.
+//!
+//! A handle reserves a place (`poll_ready`), then queues its request with a
+//! fresh answer slot (`call`), waking the connection task only if it waits
+//! for work. The task takes requests in batches and hands answers over in
+//! batches. A place is held until the request's answer is handed over: the
+//! room is the queue's and the in-flight window's, so that answers make
+//! room at once, before the task has taken the next requests.
+
+use std::{
+    collections::VecDeque,
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicUsize, Ordering},
+    },
+    task::{Context, Poll, Waker},
+};
+
+use super::{
+    Error,
+    room::{Room, WaitEntry},
+    slots::Slots,
+};
+
+pub(super) struct Shared<Req, Resp> {
+    state: Mutex<State<Req, Resp>>,
+    /// Live `Client` handles: when none is left and the queue is empty, the
+    /// connection task finishes what is in flight and stops.
+    handles: AtomicUsize,
+}
+
+pub(super) struct State<Req, Resp> {
+    /// Requests waiting for the connection task, with their answer slots.
+    queue: VecDeque<(Req, usize)>,
+    pub(super) room: Room,
+    /// The connection task's waker, while it waits for requests.
+    dispatcher: Option<Waker>,
+    pub(super) slots: Slots<Resp>,
+    /// The connection is gone: every call fails.
+    closed: bool,
+}
+
+impl<Req, Resp> Shared<Req, Resp> {
+    /// Room for `buffer` requests waiting and `max_in_flight` taken by the
+    /// connection task.
+    pub(super) fn new(buffer: usize, max_in_flight: usize) -> Self {
+        Self {
+            state: Mutex::new(State {
+                queue: VecDeque::with_capacity(buffer),
+                room: Room::new(buffer + max_in_flight),
+                dispatcher: None,
+                slots: Slots::new(),
+                closed: false,
+            }),
+            handles: AtomicUsize::new(1),
+        }
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, State<Req, Resp>> {
+        // Nothing user-supplied runs under the lock but `Drop` of requests
+        // and answers; whatever a panic there left is consistent.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn add_handle(&self) {
+        self.handles.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A handle is dropped, giving back its reservation, if it held one.
+    pub(super) fn drop_handle(&self, reserved: bool) {
+        let last = self.handles.fetch_sub(1, Ordering::AcqRel) == 1;
+        if !reserved && !last {
+            return;
+        }
+        let mut state = self.lock();
+        let mut wake = Vec::new();
+        if reserved {
+            state.room.give_back(1, &mut wake);
+        }
+        if last {
+            wake.extend(state.dispatcher.take());
+        }
+        drop(state);
+        wake.into_iter().for_each(Waker::wake);
+    }
+
+    /// Whether no handle is left to queue requests.
+    pub(super) fn handles_gone(&self) -> bool {
+        self.handles.load(Ordering::Acquire) == 0
+    }
+}
+
+impl<Req, Resp> State<Req, Resp> {
+    /// Reserves a place in the queue for the handle whose wait entry is
+    /// `entry`; `Ready(false)` when the connection is gone.
+    pub(super) fn reserve(&mut self, entry: &mut WaitEntry, cx: &Context<'_>) -> Poll<bool> {
+        if self.closed {
+            return Poll::Ready(false);
+        }
+        self.room.reserve(entry, cx).map(|()| true)
+    }
+
+    /// Queues a request for which a place was reserved; returns its answer
+    /// slot and the connection task's waker if it waits for work, or `None`
+    /// when the connection is gone.
+    pub(super) fn push(&mut self, request: Req) -> Option<(usize, Option<Waker>)> {
+        if self.closed {
+            return None;
+        }
+        let slot = self.slots.insert();
+        self.queue.push_back((request, slot));
+        Some((slot, self.dispatcher.take()))
+    }
+
+    /// Moves up to `max` queued requests to `into`, skipping those whose
+    /// callers gave up (the handles waiting for the room this makes are
+    /// added to `wake`). When the queue is left empty the connection task
+    /// waits for more with `cx`'s waker.
+    pub(super) fn take(
+        &mut self,
+        max: usize,
+        into: &mut VecDeque<(Req, usize)>,
+        wake: &mut Vec<Waker>,
+        cx: &Context<'_>,
+    ) {
+        let n = max.min(self.queue.len());
+        let mut skipped = 0;
+        for (request, slot) in self.queue.drain(..n) {
+            if self.slots.release_if_abandoned(slot) {
+                skipped += 1;
+            } else {
+                into.push_back((request, slot));
+            }
+        }
+        self.room.give_back(skipped, wake);
+        if self.queue.is_empty() && n < max {
+            match &self.dispatcher {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                _ => self.dispatcher = Some(cx.waker().clone()),
+            }
+        }
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    pub(super) fn queue_is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// The connection is gone: fails the queued calls and every call whose
+    /// slot is in `slots` with `err`, and returns whom to wake.
+    pub(super) fn close(&mut self, err: &Error, slots: impl Iterator<Item = usize>) -> Vec<Waker> {
+        self.closed = true;
+        let mut wake = Vec::new();
+        self.room.wake_all(&mut wake);
+        for slot in slots {
+            wake.extend(self.slots.answer(slot, Err(err.clone())));
+        }
+        for (_, slot) in self.queue.drain(..) {
+            wake.extend(self.slots.answer(slot, Err(err.clone())));
+        }
+        wake
+    }
+}
+
+/// The answer slots as a call's future sees them, whatever the request type.
+pub(crate) trait Answers<Resp>: Send + Sync {
+    fn poll_answer(&self, slot: usize, cx: &Context<'_>) -> Poll<Result<Resp, Error>>;
+    fn abandon(&self, slot: usize);
+}
+
+impl<Req: Send, Resp: Send> Answers<Resp> for Shared<Req, Resp> {
+    fn poll_answer(&self, slot: usize, cx: &Context<'_>) -> Poll<Result<Resp, Error>> {
+        self.lock().slots.poll(slot, cx)
+    }
+
+    fn abandon(&self, slot: usize) {
+        self.lock().slots.abandon(slot);
+    }
+}
+
+pub(crate) type SharedAnswers<Resp> = Arc<dyn Answers<Resp>>;

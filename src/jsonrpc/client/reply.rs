@@ -1,0 +1,158 @@
+//! A typed call's answer read in one pass: the reader takes the id from the
+//! frame's first bytes, and the caller parses the frame straight into the
+//! type it wants, instead of the reader parsing every member to raw JSON
+//! and the caller parsing the result again.
+
+use bytes::Bytes;
+use serde::{Deserialize, Deserializer, de::DeserializeOwned};
+
+use super::CallError;
+use crate::jsonrpc::{ErrorObject, Response};
+
+/// An answer as the reader hands it to its caller.
+pub(super) enum Answer {
+    /// A frame holding one response to a typed call, routed by the id at
+    /// its start and not parsed yet.
+    Frame(Bytes),
+    /// A response the reader parsed.
+    Parsed(Response),
+}
+
+impl Answer {
+    /// The answer to an untyped call, which the reader always parses.
+    pub(super) fn into_parsed(self) -> Response {
+        match self {
+            Self::Parsed(response) => response,
+            Self::Frame(_) => unreachable!("a frame routed to an untyped call"),
+        }
+    }
+
+    /// The result parsed into `T`, or the server's error.
+    pub(super) fn into_result<T: DeserializeOwned>(self) -> Result<T, CallError> {
+        match self {
+            Self::Frame(frame) => {
+                let reply: TypedReply<T> =
+                    serde_json::from_slice(&frame).map_err(CallError::Serde)?;
+                match reply {
+                    TypedReply {
+                        error: Some(error), ..
+                    } => Err(CallError::Rpc(error)),
+                    TypedReply {
+                        result: Some(result),
+                        ..
+                    } => Ok(result),
+                    _ => Err(CallError::Serde(serde::de::Error::custom(
+                        "a response without a result or an error",
+                    ))),
+                }
+            }
+            Self::Parsed(response) => parsed_into(response),
+        }
+    }
+}
+
+/// A parsed response's result parsed into `T`, or its error.
+pub(super) fn parsed_into<T: DeserializeOwned>(response: Response) -> Result<T, CallError> {
+    if let Some(error) = response.error_object() {
+        return Err(CallError::Rpc(error.clone()));
+    }
+    serde_json::from_str(response.result_json().unwrap_or("null")).map_err(CallError::Serde)
+}
+
+/// The members of a response a caller needs; `jsonrpc` and `id` are
+/// skipped (the id was read to route the frame here).
+#[derive(Deserialize)]
+#[serde(bound = "T: DeserializeOwned")]
+struct TypedReply<T> {
+    #[serde(default, deserialize_with = "present")]
+    result: Option<T>,
+    #[serde(default)]
+    error: Option<ErrorObject>,
+}
+
+/// `Some` for a member that is present, even when it is `null` (a `null`
+/// result is a result, say of a call returning `()`).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// The id of a response that starts as servers write them,
+/// `{"jsonrpc":"2.0","id":N,"result":` or `...,"error":`, read without
+/// parsing the rest; `None` for any other frame, which is parsed whole.
+pub(super) fn leading_id(frame: &[u8]) -> Option<u64> {
+    let rest = frame.strip_prefix(br#"{"jsonrpc":"2.0","id":"#)?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let after = rest.get(digits..)?;
+    if digits == 0 || !(after.starts_with(br#","result":"#) || after.starts_with(br#","error":"#)) {
+        return None;
+    }
+    rest[..digits].iter().try_fold(0u64, |n, digit| {
+        n.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leading_id_reads_the_id_of_responses_written_id_first() {
+        assert_eq!(
+            leading_id(br#"{"jsonrpc":"2.0","id":42,"result":"x"}"#),
+            Some(42)
+        );
+        assert_eq!(
+            leading_id(br#"{"jsonrpc":"2.0","id":7,"error":{}}"#),
+            Some(7)
+        );
+        assert_eq!(
+            leading_id(br#"{"jsonrpc":"2.0","id":18446744073709551615,"result":1}"#),
+            Some(u64::MAX)
+        );
+    }
+
+    #[test]
+    fn leading_id_leaves_every_other_frame_to_the_full_parse() {
+        for frame in [
+            &br#"{"jsonrpc":"2.0","result":"x","id":42}"#[..],
+            br#"{"jsonrpc":"2.0","id":"42","result":"x"}"#,
+            br#"{"jsonrpc":"2.0","id":42,"method":"x"}"#,
+            br#"{"jsonrpc":"2.0","id":18446744073709551616,"result":1}"#,
+            br#"{"jsonrpc":"2.0","id":,"result":1}"#,
+            br#"{ "jsonrpc":"2.0","id":1,"result":1}"#,
+            br#"[{"jsonrpc":"2.0","id":1,"result":1}]"#,
+            br#"{"jsonrpc":"2.0","id":1"#,
+        ] {
+            assert_eq!(
+                leading_id(frame),
+                None,
+                "{}",
+                String::from_utf8_lossy(frame)
+            );
+        }
+    }
+
+    #[test]
+    fn a_frame_parses_into_the_result_or_the_error() {
+        let frame = |s: &'static str| Answer::Frame(Bytes::from_static(s.as_bytes()));
+        let ok: String = frame(r#"{"jsonrpc":"2.0","id":1,"result":"hi"}"#)
+            .into_result()
+            .unwrap();
+        assert_eq!(ok, "hi");
+        frame(r#"{"jsonrpc":"2.0","id":1,"result":null}"#)
+            .into_result::<()>()
+            .unwrap();
+        let err = frame(r#"{"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"no"}}"#)
+            .into_result::<String>()
+            .unwrap_err();
+        assert_eq!(err.as_rpc().unwrap().code(), -1);
+        let err = frame(r#"{"jsonrpc":"2.0","id":1,"result":5}"#)
+            .into_result::<String>()
+            .unwrap_err();
+        assert!(matches!(err, CallError::Serde(_)), "{err}");
+        let err = frame(r#"{"jsonrpc":"2.0","id":1}"#)
+            .into_result::<()>()
+            .unwrap_err();
+        assert!(matches!(err, CallError::Serde(_)), "{err}");
+    }
+}
