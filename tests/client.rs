@@ -201,3 +201,61 @@ async fn composes_with_timeout_and_concurrency_limit_layers() {
     assert_eq!(gauge.1.load(Ordering::SeqCst), 2);
     server.shutdown().await.unwrap();
 }
+
+/// A caller's own pseudo-random sequence (no dependency for one test).
+fn next(seed: &mut u32) -> u32 {
+    *seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+    *seed >> 8
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_that_give_up_never_take_another_callers_answer() {
+    // Some answers are slow, so callers give up at every stage: waiting for
+    // room, queued, written, and answered but not yet taken.
+    let echo = service_fn(|frame: Bytes| async move {
+        if frame[0].is_multiple_of(4) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        Ok::<_, BoxError>(frame)
+    });
+    let server = spawn_server(endpoint("abandon"), Server::new(), echo).await;
+    let stream = support::connect(&server.endpoint).await;
+    let client = Client::builder()
+        .buffer(4)
+        .max_in_flight(8)
+        .build(Framed::new(stream, LengthPrefixed::new()));
+    let callers = (0..16u32).map(|caller| {
+        let mut client = client.clone();
+        tokio::spawn(async move {
+            let (mut seed, mut answered, mut gave_up) = (caller, 0, 0);
+            for n in 0..300u32 {
+                let kind = next(&mut seed);
+                let request = Bytes::from(
+                    [&[kind as u8][..], &caller.to_be_bytes(), &n.to_be_bytes()].concat(),
+                );
+                let call = async { client.ready().await?.call(request.clone()).await };
+                if kind.is_multiple_of(5) {
+                    let patience = Duration::from_micros(u64::from(kind % 1500));
+                    gave_up += u32::from(timeout(patience, call).await.is_err());
+                } else {
+                    assert_eq!(call.await.expect("an answer"), request, "its own answer");
+                    answered += 1;
+                }
+            }
+            (answered, gave_up)
+        })
+    });
+    let (answered, gave_up) = timeout(PATIENCE, join_all(callers))
+        .await
+        .expect("no caller left waiting")
+        .into_iter()
+        .map(|tally| tally.unwrap())
+        .fold((0, 0), |(a, g), (answered, gave_up)| {
+            (a + answered, g + gave_up)
+        });
+    assert!(
+        answered > 16 * 300 / 2 && gave_up > 0,
+        "{answered} answered, {gave_up} given up"
+    );
+    server.shutdown().await.unwrap();
+}

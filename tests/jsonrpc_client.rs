@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use futures::{StreamExt, future::join_all, stream};
+use futures::{FutureExt, StreamExt, future::join_all, stream};
 use serde::{Deserialize, Serialize};
 use support::{PATIENCE, endpoint, eventually};
 use tokio::{sync::oneshot, time::timeout};
@@ -455,4 +455,53 @@ async fn a_call_over_the_servers_frame_limit_fails_instead_of_hanging() {
     assert!(error.message().contains("1024 bytes"), "{err}");
     assert_eq!(client.call::<i64, _>("add", (1, 1)).await.unwrap(), 2);
     server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_that_give_up_never_take_another_callers_answer() {
+    let fixture = Fixture::start("rpcc-abandon").await;
+    let client = JsonRpcClient::builder()
+        .buffer(4)
+        .max_in_flight(8)
+        .build(support::connect(&fixture.endpoint).await);
+    let callers = (0..16u64).map(|caller| {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let (mut seed, mut answered, mut gave_up) = (caller, 0, 0);
+            for n in 0..300u64 {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                let kind = seed >> 33;
+                // Some calls are slow, so callers give up at every stage.
+                let call = match kind % 4 {
+                    0 => client.call::<u64, _>("sleep", (1,)).boxed(),
+                    _ => client.call::<u64, _>("add", (caller, n)).boxed(),
+                };
+                let expected = if kind % 4 == 0 { 1 } else { caller + n };
+                if kind.is_multiple_of(5) {
+                    gave_up += u32::from(
+                        timeout(Duration::from_micros(kind % 1500), call)
+                            .await
+                            .is_err(),
+                    );
+                } else {
+                    assert_eq!(call.await.expect("an answer"), expected, "its own answer");
+                    answered += 1;
+                }
+            }
+            (answered, gave_up)
+        })
+    });
+    let (answered, gave_up) = timeout(PATIENCE, join_all(callers))
+        .await
+        .expect("no caller left waiting")
+        .into_iter()
+        .map(|tally| tally.unwrap())
+        .fold((0, 0), |(a, g), (answered, gave_up)| {
+            (a + answered, g + gave_up)
+        });
+    assert!(
+        answered > 16 * 300 / 2 && gave_up > 0,
+        "{answered} answered, {gave_up} given up"
+    );
+    fixture.server.abort();
 }
