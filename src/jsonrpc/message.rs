@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, de::IgnoredAny};
 use serde_json::value::RawValue;
 
 use super::{Context, ErrorObject, Id, Request, Response};
@@ -13,8 +13,10 @@ use super::{Context, ErrorObject, Id, Request, Response};
 /// Every member a JSON-RPC message may have, as raw JSON.
 #[derive(Deserialize)]
 struct Envelope<'a> {
-    #[serde(borrow, default)]
-    jsonrpc: Option<&'a RawValue>,
+    // Not read by the client, but a member: present twice, it makes the
+    // message invalid.
+    #[serde(borrow, default, rename = "jsonrpc")]
+    _jsonrpc: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "present")]
     id: Option<&'a RawValue>,
     #[serde(borrow, default)]
@@ -25,6 +27,27 @@ struct Envelope<'a> {
     result: Option<&'a RawValue>,
     #[serde(borrow, default)]
     error: Option<&'a RawValue>,
+}
+
+/// A request's members, as the server reads them: like [`Envelope`], but
+/// every member is read as it is, `null` included (the server checks each
+/// one's value anyway, and skipping `Option`'s look for `null` is cheaper),
+/// and `result` and `error` are only skipped.
+#[derive(Deserialize)]
+struct RequestEnvelope<'a> {
+    #[serde(borrow, default, deserialize_with = "present")]
+    jsonrpc: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    method: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    params: Option<&'a RawValue>,
+    // Not read, but members: present twice, they make the request invalid.
+    #[serde(default, rename = "result")]
+    _result: Option<IgnoredAny>,
+    #[serde(default, rename = "error")]
+    _error: Option<IgnoredAny>,
 }
 
 /// `Some` for a member that is present, even when it is `null` (an `id` of
@@ -90,7 +113,7 @@ pub(crate) fn parse_incoming(frame: &Bytes, context: &Context, max_batch_size: u
         let entries = items
             .into_iter()
             .map(
-                |item| match serde_json::from_str::<Envelope<'_>>(item.get()) {
+                |item| match serde_json::from_str::<RequestEnvelope<'_>>(item.get()) {
                     Ok(envelope) => entry(frame, envelope, context),
                     Err(err) => Entry::Invalid(Id::null(), classify(&err)),
                 },
@@ -98,7 +121,7 @@ pub(crate) fn parse_incoming(frame: &Bytes, context: &Context, max_batch_size: u
             .collect();
         return Incoming::Batch(entries);
     }
-    match serde_json::from_str::<Envelope<'_>>(text) {
+    match serde_json::from_str::<RequestEnvelope<'_>>(text) {
         Ok(envelope) => Incoming::Single(entry(frame, envelope, context)),
         Err(err) => Incoming::Invalid(classify(&err)),
     }
@@ -113,7 +136,7 @@ fn classify(err: &serde_json::Error) -> ErrorObject {
     }
 }
 
-fn entry(frame: &Bytes, envelope: Envelope<'_>, context: &Context) -> Entry {
+fn entry(frame: &Bytes, envelope: RequestEnvelope<'_>, context: &Context) -> Entry {
     let id = match envelope.id {
         None => None,
         Some(raw) if Id::is_valid_json(raw.get()) => Some(Id::from_raw(slice(frame, raw))),
