@@ -23,11 +23,11 @@ use tokio::{
 };
 use tokio_util::{
     codec::{Decoder, Encoder, Framed},
-    sync::{CancellationToken, WaitForCancellationFutureOwned},
+    sync::CancellationToken,
 };
 use tower::{BoxError, Service};
 
-use super::summary::Stats;
+use super::{summary::Stats, watch::Watch};
 
 /// Why a connection ended.
 #[derive(Debug)]
@@ -212,8 +212,8 @@ where
     /// A fatal write-side failure: stop at once.
     write_failed: Option<CloseReason>,
     needs_flush: bool,
-    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
-    abort: Pin<Box<WaitForCancellationFutureOwned>>,
+    shutdown: Watch,
+    abort: Watch,
     aborted: bool,
     /// Fires at the idle or write deadline, whichever is armed.
     timer: Pin<Box<Sleep>>,
@@ -279,8 +279,8 @@ where
             read_closed: None,
             write_failed: None,
             needs_flush: false,
-            shutdown: Box::pin(signals.shutdown.clone().cancelled_owned()),
-            abort: Box::pin(signals.abort.clone().cancelled_owned()),
+            shutdown: Watch::new(&signals.shutdown),
+            abort: Watch::new(&signals.abort),
             aborted: false,
             timer: Box::pin(tokio::time::sleep_until(
                 now + limits.idle_timeout.unwrap_or(Duration::ZERO),
@@ -293,10 +293,10 @@ where
     }
 
     fn poll_dispatch(&mut self, cx: &mut Context<'_>) -> Poll<CloseReason> {
-        if !self.aborted && self.abort.as_mut().poll(cx).is_ready() {
+        if !self.aborted && self.abort.poll_cancelled(cx) {
             self.abort_in_flight();
         }
-        if self.read_closed.is_none() && self.shutdown.as_mut().poll(cx).is_ready() {
+        if self.read_closed.is_none() && self.shutdown.poll_cancelled(cx) {
             self.read_closed = Some(CloseReason::Shutdown);
         }
         loop {
