@@ -485,6 +485,11 @@ where
         if let Some(answer) = self.done.pop_front() {
             return Poll::Ready(Some(answer));
         }
+        if self.in_flight.count() == 0 {
+            // Answers ready at once never enter the set, so it is usually
+            // empty: polling it would only register the waker again.
+            return Poll::Ready(None);
+        }
         match ready!(Pin::new(&mut self.in_flight).poll_next(cx)) {
             Some((answer, slot)) => {
                 self.free.push(slot);
