@@ -203,6 +203,10 @@ where
     /// Slots of finished requests, ready for the next ones.
     free: Vec<Pin<Box<Option<S::Future>>>>,
     push: Option<P>,
+    /// `push` was found empty in this wake-up: it holds the task's waker
+    /// and wakes it for the next message, so asking again before the next
+    /// wake-up (after every answer written) would only find it empty again.
+    push_pending: bool,
     limits: Limits,
     /// A request read while the service was not ready: it waits for the
     /// service, and reading stops meanwhile.
@@ -271,6 +275,7 @@ where
             done: VecDeque::new(),
             free: Vec::new(),
             push,
+            push_pending: false,
             limits: Limits {
                 max_in_flight: limits.max_in_flight.max(1),
                 ..limits
@@ -293,6 +298,7 @@ where
     }
 
     fn poll_dispatch(&mut self, cx: &mut Context<'_>) -> Poll<CloseReason> {
+        self.push_pending = false;
         if !self.aborted && self.abort.poll_cancelled(cx) {
             self.abort_in_flight();
         }
@@ -550,6 +556,9 @@ where
 
     /// The next message the server sends of its own accord, if one is ready.
     fn poll_push(&mut self, cx: &mut Context<'_>) -> Option<S::Response> {
+        if self.push_pending {
+            return None;
+        }
         let push = self.push.as_mut()?;
         match Pin::new(push).poll_next(cx) {
             Poll::Ready(Some(message)) => Some(message),
@@ -557,7 +566,10 @@ where
                 self.push = None;
                 None
             }
-            Poll::Pending => None,
+            Poll::Pending => {
+                self.push_pending = true;
+                None
+            }
         }
     }
 }
