@@ -213,6 +213,10 @@ where
     waiting: Option<Req>,
     /// Why reading stopped; `None` while frames are still being read.
     read_closed: Option<CloseReason>,
+    /// The transport had nothing more to read in this wake-up: it holds the
+    /// task's waker and wakes it when bytes arrive, so reading again before
+    /// then (after every answer written) would only find nothing again.
+    read_pending: bool,
     /// A fatal write-side failure: stop at once.
     write_failed: Option<CloseReason>,
     needs_flush: bool,
@@ -282,6 +286,7 @@ where
             },
             waiting: None,
             read_closed: None,
+            read_pending: false,
             write_failed: None,
             needs_flush: false,
             shutdown: Watch::new(&signals.shutdown),
@@ -299,6 +304,7 @@ where
 
     fn poll_dispatch(&mut self, cx: &mut Context<'_>) -> Poll<CloseReason> {
         self.push_pending = false;
+        self.read_pending = false;
         if !self.aborted && self.abort.poll_cancelled(cx) {
             self.abort_in_flight();
         }
@@ -413,7 +419,9 @@ where
             let request = match self.waiting.take() {
                 Some(request) => request,
                 None => {
-                    if self.read_closed.is_some() || self.unanswered() >= self.limits.max_in_flight
+                    if self.read_closed.is_some()
+                        || self.read_pending
+                        || self.unanswered() >= self.limits.max_in_flight
                     {
                         break;
                     }
@@ -431,7 +439,10 @@ where
                             self.read_closed = Some(CloseReason::PeerClosed);
                             break;
                         }
-                        Poll::Pending => break,
+                        Poll::Pending => {
+                            self.read_pending = true;
+                            break;
+                        }
                     }
                 }
             };
