@@ -473,6 +473,16 @@ where
         progress
     }
 
+    /// Whether an answer or a pushed message may be ready to write: a
+    /// request in flight, or a push stream not yet found empty in this
+    /// wake-up. (Asking the transport for room costs something even when
+    /// there is nothing to put in it.)
+    fn may_write(&self) -> bool {
+        !self.done.is_empty()
+            || self.in_flight.count() > 0
+            || (self.push.is_some() && !self.push_pending)
+    }
+
     /// Requests read and not yet answered.
     fn unanswered(&self) -> usize {
         self.in_flight.count() + self.done.len() + usize::from(self.waiting.is_some())
@@ -520,7 +530,7 @@ where
     /// while the transport accepts them. Returns whether anything changed.
     fn poll_write(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
-        while self.unanswered() > 0 || self.push.is_some() {
+        while self.may_write() {
             match Pin::new(&mut self.framed).poll_ready(cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(err)) => {
