@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, de::IgnoredAny};
 use serde_json::value::RawValue;
 
 use super::{Context, ErrorObject, Id, Request, Response};
@@ -13,8 +13,10 @@ use super::{Context, ErrorObject, Id, Request, Response};
 /// Every member a JSON-RPC message may have, as raw JSON.
 #[derive(Deserialize)]
 struct Envelope<'a> {
-    #[serde(borrow, default)]
-    jsonrpc: Option<&'a RawValue>,
+    // Not read by the client, but a member: present twice, it makes the
+    // message invalid.
+    #[serde(borrow, default, rename = "jsonrpc")]
+    _jsonrpc: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "present")]
     id: Option<&'a RawValue>,
     #[serde(borrow, default)]
@@ -25,6 +27,27 @@ struct Envelope<'a> {
     result: Option<&'a RawValue>,
     #[serde(borrow, default)]
     error: Option<&'a RawValue>,
+}
+
+/// A request's members, as the server reads them: like [`Envelope`], but
+/// every member is read as it is, `null` included (the server checks each
+/// one's value anyway, and skipping `Option`'s look for `null` is cheaper),
+/// and `result` and `error` are only skipped.
+#[derive(Deserialize)]
+struct RequestEnvelope<'a> {
+    #[serde(borrow, default, deserialize_with = "present")]
+    jsonrpc: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    method: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    params: Option<&'a RawValue>,
+    // Not read, but members: present twice, they make the request invalid.
+    #[serde(default, rename = "result")]
+    _result: Option<IgnoredAny>,
+    #[serde(default, rename = "error")]
+    _error: Option<IgnoredAny>,
 }
 
 /// `Some` for a member that is present, even when it is `null` (an `id` of
@@ -90,7 +113,7 @@ pub(crate) fn parse_incoming(frame: &Bytes, context: &Context, max_batch_size: u
         let entries = items
             .into_iter()
             .map(
-                |item| match serde_json::from_str::<Envelope<'_>>(item.get()) {
+                |item| match serde_json::from_str::<RequestEnvelope<'_>>(item.get()) {
                     Ok(envelope) => entry(frame, envelope, context),
                     Err(err) => Entry::Invalid(Id::null(), classify(&err)),
                 },
@@ -98,7 +121,7 @@ pub(crate) fn parse_incoming(frame: &Bytes, context: &Context, max_batch_size: u
             .collect();
         return Incoming::Batch(entries);
     }
-    match serde_json::from_str::<Envelope<'_>>(text) {
+    match serde_json::from_str::<RequestEnvelope<'_>>(text) {
         Ok(envelope) => Incoming::Single(entry(frame, envelope, context)),
         Err(err) => Incoming::Invalid(classify(&err)),
     }
@@ -113,7 +136,7 @@ fn classify(err: &serde_json::Error) -> ErrorObject {
     }
 }
 
-fn entry(frame: &Bytes, envelope: Envelope<'_>, context: &Context) -> Entry {
+fn entry(frame: &Bytes, envelope: RequestEnvelope<'_>, context: &Context) -> Entry {
     let id = match envelope.id {
         None => None,
         Some(raw) if Id::is_valid_json(raw.get()) => Some(Id::from_raw(slice(frame, raw))),
@@ -133,10 +156,7 @@ fn entry(frame: &Bytes, envelope: Envelope<'_>, context: &Context) -> Entry {
     if envelope.jsonrpc.map(RawValue::get) != Some(r#""2.0""#) {
         return invalid(r#"the "jsonrpc" member must be "2.0""#);
     }
-    let Some(method) = envelope
-        .method
-        .and_then(|raw| serde_json::from_str::<Cow<'_, str>>(raw.get()).ok())
-    else {
+    let Some(method) = envelope.method.and_then(|raw| string(raw.get())) else {
         return invalid(r#"the "method" member must be a string"#);
     };
     let params = match envelope.params.map(RawValue::get) {
@@ -150,6 +170,21 @@ fn entry(frame: &Bytes, envelope: Envelope<'_>, context: &Context) -> Entry {
         params,
         context.clone(),
     ))
+}
+
+/// The text of a JSON string, from its raw JSON; `None` for another value.
+fn string(raw: &str) -> Option<Cow<'_, str>> {
+    // The parser checked the raw value: one that starts with a quote is a
+    // whole string, and without a backslash its text is what lies between
+    // the quotes. Parsing it again would cost as much as the rest of the
+    // request's members.
+    match raw
+        .strip_prefix('"')
+        .and_then(|rest| rest.strip_suffix('"'))
+    {
+        Some(text) if !text.contains('\\') => Some(Cow::Borrowed(text)),
+        _ => serde_json::from_str::<Cow<'_, str>>(raw).ok(),
+    }
 }
 
 /// The frame's bytes under `raw`, without copying.

@@ -54,6 +54,7 @@ mod error;
 mod handler;
 mod id;
 mod message;
+mod method_hash;
 mod request;
 mod response;
 mod router;

@@ -1,4 +1,4 @@
-use std::fmt;
+use std::{fmt, ops::Deref};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Serialize, de::DeserializeOwned};
@@ -33,8 +33,29 @@ pub struct Response {
 
 #[derive(Clone)]
 enum Outcome {
-    Result(Bytes),
+    Result(ResultJson),
     Error(ErrorObject),
+}
+
+/// A result's JSON text.
+#[derive(Clone)]
+enum ResultJson {
+    /// A slice of a received frame (on the client).
+    Received(Bytes),
+    /// Serialized here (on the server): kept in its `Vec`, since `Bytes`
+    /// made from a `Vec` with room to spare allocates a header of its own.
+    Serialized(Vec<u8>),
+}
+
+impl Deref for ResultJson {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Self::Received(json) => json,
+            Self::Serialized(json) => json,
+        }
+    }
 }
 
 impl Response {
@@ -42,9 +63,13 @@ impl Response {
     /// internal error answer instead.
     pub fn result<T: Serialize + ?Sized>(id: Id, value: &T) -> Self {
         // Room for a short string or a small object without a reallocation.
-        let mut json = BytesMut::with_capacity(128);
-        match write_json(&mut json, value) {
-            Ok(()) => Self::raw(id, json.freeze()),
+        let mut json = Vec::with_capacity(128);
+        match serde_json::to_writer(&mut json, value) {
+            Ok(()) => Self {
+                id,
+                outcome: Outcome::Result(ResultJson::Serialized(json)),
+                activation: None,
+            },
             Err(err) => Self::error(
                 id,
                 ErrorObject::internal_error(format_args!("the result cannot be serialized: {err}")),
@@ -65,7 +90,7 @@ impl Response {
     pub(crate) fn raw(id: Id, result: Bytes) -> Self {
         Self {
             id,
-            outcome: Outcome::Result(result),
+            outcome: Outcome::Result(ResultJson::Received(result)),
             activation: None,
         }
     }

@@ -13,6 +13,7 @@ use futures::future::BoxFuture;
 use super::{
     ErrorObject, Id, Request, Response, Subscription,
     handler::{Handler, SubscriptionHandler},
+    method_hash::MethodHash,
 };
 
 /// Routes requests to typed handlers by method name: a
@@ -43,7 +44,7 @@ use super::{
 /// ```
 #[derive(Clone, Default)]
 pub struct Router {
-    routes: Arc<HashMap<Box<str>, Route>>,
+    routes: Arc<HashMap<Box<str>, Route, MethodHash>>,
 }
 
 type Call = Arc<dyn Fn(Request) -> BoxFuture<'static, Response> + Send + Sync>;

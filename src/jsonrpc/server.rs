@@ -4,6 +4,7 @@ use std::{
     future::Future,
     io,
     pin::Pin,
+    sync::Arc,
     task::{Context as TaskContext, Poll},
 };
 
@@ -195,7 +196,7 @@ where
             notifications,
             refused,
             max_batch_size: self.max_batch_size,
-            abort: signals.abort.clone(),
+            abort: Arc::new(signals.abort.clone()),
         };
         let connection = Connection::<_, _, _, _, FuturesUnordered<_>, _>::new(
             Framed::new(io, ServerCodec(self.codec.clone())),
@@ -268,7 +269,9 @@ struct PerConnection<S> {
     refused: bool,
     max_batch_size: usize,
     /// The shutdown deadline passed: answer what is in flight with an error.
-    abort: CancellationToken,
+    /// Shared through an `Arc`: a token's own clone and drop each take a
+    /// lock, and every request holds one until it is answered.
+    abort: Arc<CancellationToken>,
 }
 
 impl<S> Service<JsonFrame> for PerConnection<S>
@@ -365,7 +368,7 @@ pin_project_lite::pin_project! {
             #[pin]
             calling: Instrumented<F>,
             started: Option<Instant>,
-            abort: CancellationToken,
+            abort: Arc<CancellationToken>,
             deadline: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
         },
         /// An answer known at once.
@@ -394,8 +397,9 @@ where
                     // With an id, `settle` never names the method.
                     Poll::Ready(outcome) => settle(id.take(), "", outcome),
                     Poll::Pending => {
-                        let deadline = deadline
-                            .get_or_insert_with(|| Box::pin(abort.clone().cancelled_owned()));
+                        let deadline = deadline.get_or_insert_with(|| {
+                            Box::pin(CancellationToken::clone(abort).cancelled_owned())
+                        });
                         std::task::ready!(deadline.as_mut().poll(cx));
                         id.take().map(cancelled)
                     }

@@ -316,7 +316,16 @@ impl Stream for Outbox {
                 Poll::Ready(Some(message))
             }
             None => {
-                state.waker = Some(cx.waker().clone());
+                // The connection asks after every burst of answers, nearly
+                // always from the same task: keep its waker rather than
+                // cloning it (and dropping the old one) each time.
+                if !state
+                    .waker
+                    .as_ref()
+                    .is_some_and(|waker| waker.will_wake(cx.waker()))
+                {
+                    state.waker = Some(cx.waker().clone());
+                }
                 Poll::Pending
             }
         }

@@ -23,11 +23,11 @@ use tokio::{
 };
 use tokio_util::{
     codec::{Decoder, Encoder, Framed},
-    sync::{CancellationToken, WaitForCancellationFutureOwned},
+    sync::CancellationToken,
 };
 use tower::{BoxError, Service};
 
-use super::summary::Stats;
+use super::{summary::Stats, watch::Watch};
 
 /// Why a connection ended.
 #[derive(Debug)]
@@ -203,17 +203,25 @@ where
     /// Slots of finished requests, ready for the next ones.
     free: Vec<Pin<Box<Option<S::Future>>>>,
     push: Option<P>,
+    /// `push` was found empty in this wake-up: it holds the task's waker
+    /// and wakes it for the next message, so asking again before the next
+    /// wake-up (after every answer written) would only find it empty again.
+    push_pending: bool,
     limits: Limits,
     /// A request read while the service was not ready: it waits for the
     /// service, and reading stops meanwhile.
     waiting: Option<Req>,
     /// Why reading stopped; `None` while frames are still being read.
     read_closed: Option<CloseReason>,
+    /// The transport had nothing more to read in this wake-up: it holds the
+    /// task's waker and wakes it when bytes arrive, so reading again before
+    /// then (after every answer written) would only find nothing again.
+    read_pending: bool,
     /// A fatal write-side failure: stop at once.
     write_failed: Option<CloseReason>,
     needs_flush: bool,
-    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
-    abort: Pin<Box<WaitForCancellationFutureOwned>>,
+    shutdown: Watch,
+    abort: Watch,
     aborted: bool,
     /// Fires at the idle or write deadline, whichever is armed.
     timer: Pin<Box<Sleep>>,
@@ -271,16 +279,18 @@ where
             done: VecDeque::new(),
             free: Vec::new(),
             push,
+            push_pending: false,
             limits: Limits {
                 max_in_flight: limits.max_in_flight.max(1),
                 ..limits
             },
             waiting: None,
             read_closed: None,
+            read_pending: false,
             write_failed: None,
             needs_flush: false,
-            shutdown: Box::pin(signals.shutdown.clone().cancelled_owned()),
-            abort: Box::pin(signals.abort.clone().cancelled_owned()),
+            shutdown: Watch::new(&signals.shutdown),
+            abort: Watch::new(&signals.abort),
             aborted: false,
             timer: Box::pin(tokio::time::sleep_until(
                 now + limits.idle_timeout.unwrap_or(Duration::ZERO),
@@ -293,10 +303,12 @@ where
     }
 
     fn poll_dispatch(&mut self, cx: &mut Context<'_>) -> Poll<CloseReason> {
-        if !self.aborted && self.abort.as_mut().poll(cx).is_ready() {
+        self.push_pending = false;
+        self.read_pending = false;
+        if !self.aborted && self.abort.poll_cancelled(cx) {
             self.abort_in_flight();
         }
-        if self.read_closed.is_none() && self.shutdown.as_mut().poll(cx).is_ready() {
+        if self.read_closed.is_none() && self.shutdown.poll_cancelled(cx) {
             self.read_closed = Some(CloseReason::Shutdown);
         }
         loop {
@@ -407,7 +419,9 @@ where
             let request = match self.waiting.take() {
                 Some(request) => request,
                 None => {
-                    if self.read_closed.is_some() || self.unanswered() >= self.limits.max_in_flight
+                    if self.read_closed.is_some()
+                        || self.read_pending
+                        || self.unanswered() >= self.limits.max_in_flight
                     {
                         break;
                     }
@@ -425,7 +439,10 @@ where
                             self.read_closed = Some(CloseReason::PeerClosed);
                             break;
                         }
-                        Poll::Pending => break,
+                        Poll::Pending => {
+                            self.read_pending = true;
+                            break;
+                        }
                     }
                 }
             };
@@ -454,6 +471,16 @@ where
             }
         }
         progress
+    }
+
+    /// Whether an answer or a pushed message may be ready to write: a
+    /// request in flight, or a push stream not yet found empty in this
+    /// wake-up. (Asking the transport for room costs something even when
+    /// there is nothing to put in it.)
+    fn may_write(&self) -> bool {
+        !self.done.is_empty()
+            || self.in_flight.count() > 0
+            || (self.push.is_some() && !self.push_pending)
     }
 
     /// Requests read and not yet answered.
@@ -485,6 +512,11 @@ where
         if let Some(answer) = self.done.pop_front() {
             return Poll::Ready(Some(answer));
         }
+        if self.in_flight.count() == 0 {
+            // Answers ready at once never enter the set, so it is usually
+            // empty: polling it would only register the waker again.
+            return Poll::Ready(None);
+        }
         match ready!(Pin::new(&mut self.in_flight).poll_next(cx)) {
             Some((answer, slot)) => {
                 self.free.push(slot);
@@ -498,7 +530,7 @@ where
     /// while the transport accepts them. Returns whether anything changed.
     fn poll_write(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
-        while self.unanswered() > 0 || self.push.is_some() {
+        while self.may_write() {
             match Pin::new(&mut self.framed).poll_ready(cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(err)) => {
@@ -545,6 +577,9 @@ where
 
     /// The next message the server sends of its own accord, if one is ready.
     fn poll_push(&mut self, cx: &mut Context<'_>) -> Option<S::Response> {
+        if self.push_pending {
+            return None;
+        }
         let push = self.push.as_mut()?;
         match Pin::new(push).poll_next(cx) {
             Poll::Ready(Some(message)) => Some(message),
@@ -552,7 +587,10 @@ where
                 self.push = None;
                 None
             }
-            Poll::Pending => None,
+            Poll::Pending => {
+                self.push_pending = true;
+                None
+            }
         }
     }
 }

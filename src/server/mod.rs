@@ -52,6 +52,7 @@ mod events;
 mod protocol;
 mod serve;
 mod summary;
+mod watch;
 
 pub use builder::Server;
 pub use events::{Events, ServerEvent};
