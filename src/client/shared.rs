@@ -117,14 +117,14 @@ impl<Req, Resp> State<Req, Resp> {
     /// Moves up to `max` queued requests to `into`, skipping those whose
     /// callers gave up (the handles waiting for the room this makes are
     /// added to `wake`). When the queue is left empty the connection task
-    /// waits for more with `cx`'s waker.
+    /// waits for more with `cx`'s waker, and `true` is returned.
     pub(super) fn take(
         &mut self,
         max: usize,
         into: &mut VecDeque<(Req, usize)>,
         wake: &mut Vec<Waker>,
         cx: &Context<'_>,
-    ) {
+    ) -> bool {
         let n = max.min(self.queue.len());
         let mut skipped = 0;
         for (request, slot) in self.queue.drain(..n) {
@@ -135,12 +135,17 @@ impl<Req, Resp> State<Req, Resp> {
             }
         }
         self.room.give_back(skipped, wake);
-        if self.queue.is_empty() && n < max {
+        // Even with the window full: a request queued next is then seen
+        // (were it empty only because the requests taken were abandoned,
+        // nothing else would wake the task).
+        let waits = self.queue.is_empty();
+        if waits {
             match &self.dispatcher {
                 Some(waker) if waker.will_wake(cx.waker()) => {}
                 _ => self.dispatcher = Some(cx.waker().clone()),
             }
         }
+        waits
     }
 
     pub(super) fn is_closed(&self) -> bool {
