@@ -177,8 +177,8 @@ where
 
     fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         loop {
-            let in_flight = self.take_messages(cx);
-            let sent = self.poll_send(cx)?;
+            let (in_flight, more) = self.take_messages(cx);
+            self.poll_send(cx)?;
             if self.needs_flush {
                 match Pin::new(&mut self.framed).poll_flush(cx) {
                     Poll::Ready(Ok(())) => {
@@ -192,7 +192,12 @@ where
                 }
             }
             let received = self.poll_receive(cx)?;
-            if sent || received {
+            // Whatever returned `Pending` above (the transport, and the
+            // queue when it was found empty) wakes this task when it has
+            // more; going round again only helps when answers made room
+            // for messages the window kept queued. (Polling the transport
+            // again at once costs a turn through its layers, for nothing.)
+            if received && more {
                 continue;
             }
             if self.handles_gone && in_flight == 0 && self.outgoing.is_empty() && !self.needs_flush
@@ -206,8 +211,9 @@ where
     }
 
     /// Takes queued messages while fewer than `max_in_flight` calls are
-    /// unanswered, registering their calls; returns how many are.
-    fn take_messages(&mut self, cx: &Context<'_>) -> usize {
+    /// unanswered, registering their calls; returns how many are, and
+    /// whether messages are left queued (else this task waits for more).
+    fn take_messages(&mut self, cx: &Context<'_>) -> (usize, bool) {
         let mut state = self.shared.lock();
         if state.pending.len() >= self.max_in_flight {
             state.forget_abandoned();
@@ -222,18 +228,18 @@ where
             self.outgoing.push_back(message);
         }
         state.room.give_back(taken, &mut self.wake);
-        if state.queue.is_empty() {
+        let more = !state.queue.is_empty();
+        if !more {
             self.handles_gone = self.shared.handles_gone();
             state.wait_for_work(cx);
         }
         let in_flight = state.pending.len();
         drop(state);
         self.wake.drain(..).for_each(Waker::wake);
-        in_flight
+        (in_flight, more)
     }
 
-    fn poll_send(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
-        let mut progress = false;
+    fn poll_send(&mut self, cx: &mut Context<'_>) -> Result<(), Error> {
         while !self.outgoing.is_empty() {
             match Pin::new(&mut self.framed).poll_ready(cx) {
                 Poll::Ready(Ok(())) => {}
@@ -243,7 +249,6 @@ where
             let Some((message, sent)) = self.outgoing.pop_front() else {
                 break;
             };
-            progress = true;
             self.encoder
                 .encode_with(self.framed.write_buffer_mut(), |dst| {
                     dst.put_slice(&message);
@@ -253,7 +258,7 @@ where
             self.needs_flush = true;
             self.written.extend(sent);
         }
-        Ok(progress)
+        Ok(())
     }
 
     /// Reads the frames that have arrived and routes them; fails when the
