@@ -105,10 +105,10 @@ where
         if room == 0 {
             return true;
         }
-        let mut state = self.shared.lock();
-        let waits = state.take(room, &mut self.outgoing, &mut self.wake, cx);
-        self.handles_gone = state.queue_is_empty() && self.shared.handles_gone();
-        drop(state);
+        let waits = self
+            .shared
+            .take(room, &mut self.outgoing, &mut self.wake, cx);
+        self.handles_gone = waits && self.shared.handles_gone();
         self.wake.drain(..).for_each(Waker::wake);
         !waits && !self.handles_gone
     }
@@ -152,13 +152,7 @@ where
         };
         let progress = !self.answers.is_empty();
         if progress {
-            let mut state = self.shared.lock();
-            state.room.give_back(self.answers.len(), &mut self.wake);
-            for (slot, answer) in self.answers.drain(..) {
-                // An abandoned call's answer is dropped here.
-                self.wake.extend(state.slots.answer(slot, answer));
-            }
-            drop(state);
+            self.shared.answer(self.answers.drain(..), &mut self.wake);
             self.wake.drain(..).for_each(Waker::wake);
         }
         outcome.map(|()| progress)
@@ -170,17 +164,12 @@ impl<T, Req, Resp> Dispatch<T, Req, Resp> {
     /// calls fail too.
     fn fail_all(&mut self, err: &Error) {
         self.ended = true;
-        let mut state = self.shared.lock();
-        // Encoding failures not handed over yet keep their own error.
-        for (slot, answer) in self.answers.drain(..) {
-            self.wake.extend(state.slots.answer(slot, answer));
-        }
         let slots = self
             .in_flight
             .drain(..)
             .chain(self.outgoing.drain(..).map(|(_, slot)| slot));
-        self.wake.extend(state.close(err, slots));
-        drop(state);
+        self.shared
+            .close(err, self.answers.drain(..), slots, &mut self.wake);
         self.wake.drain(..).for_each(Waker::wake);
     }
 }

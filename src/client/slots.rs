@@ -75,6 +75,7 @@ impl<Resp> Slots<Resp> {
     }
 
     /// The answer, once there; until then the future's waker is kept.
+    #[inline]
     pub(crate) fn poll(&mut self, index: usize, cx: &Context<'_>) -> Poll<Result<Resp, Error>> {
         match &mut self.slots[index] {
             Slot::Waiting(Some(waker)) if waker.will_wake(cx.waker()) => Poll::Pending,

@@ -227,7 +227,9 @@ where
             let message = register(&mut state, command);
             self.outgoing.push_back(message);
         }
-        state.room.give_back(taken, &mut self.wake);
+        state
+            .room
+            .give_back(&self.shared.places, taken, &mut self.wake);
         let more = !state.queue.is_empty();
         if !more {
             self.handles_gone = self.shared.handles_gone();

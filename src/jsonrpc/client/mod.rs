@@ -377,7 +377,11 @@ impl tower::Service<Request> for JsonRpcClient {
         if state.closed {
             return Poll::Ready(Err(Error::closed()));
         }
-        std::task::ready!(state.room.reserve(&mut self.waiting, cx));
+        std::task::ready!(
+            state
+                .room
+                .reserve(&self.shared.places, &mut self.waiting, cx)
+        );
         self.reserved = true;
         Poll::Ready(Ok(()))
     }
