@@ -34,13 +34,18 @@ impl<Resp> Slots<Resp> {
 
     /// A slot for a new call.
     pub(crate) fn insert(&mut self) -> usize {
+        self.insert_waking(None)
+    }
+
+    /// A slot for a new call whose answer wakes `waker`, if given.
+    pub(crate) fn insert_waking(&mut self, waker: Option<Waker>) -> usize {
         match self.free.pop() {
             Some(index) => {
-                self.slots[index] = Slot::Waiting(None);
+                self.slots[index] = Slot::Waiting(waker);
                 index
             }
             None => {
-                self.slots.push(Slot::Waiting(None));
+                self.slots.push(Slot::Waiting(waker));
                 self.slots.len() - 1
             }
         }

@@ -195,10 +195,11 @@ impl Shared {
     }
 
     /// Waits for a place in the queue, then queues the command `build`
-    /// makes with the answer slots it takes.
+    /// makes with the answer slots it takes (given the waker of the poll
+    /// that queues it).
     pub(super) async fn queue<R>(
         &self,
-        build: impl FnOnce(&mut Slots<Answer>) -> (Command, R),
+        build: impl FnOnce(&mut Slots<Answer>, &Waker) -> (Command, R),
     ) -> Result<R, Error> {
         let mut build = Some(build);
         let mut entry = None;
@@ -211,7 +212,7 @@ impl Shared {
             // Queued under the same lock: once there is room, this future
             // is not polled again.
             let build = build.take().expect("polled after completion");
-            let (made, task) = state.push(build);
+            let (made, task) = state.push(|slots| build(slots, cx.waker()));
             drop(state);
             if let Some(task) = task {
                 task.wake();
