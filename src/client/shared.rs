@@ -143,15 +143,28 @@ impl<Req, Resp> Shared<Req, Resp> {
         let mut guard = self.lock();
         let state = &mut *guard;
         let n = max.min(state.queue.len());
-        let mut skipped = 0;
-        for (request, slot) in state.queue.drain(..n) {
-            if state.slots.release_if_abandoned(slot) {
-                skipped += 1;
-            } else {
-                into.push_back((request, slot));
+        let slots = &state.slots;
+        if n == state.queue.len()
+            && into.is_empty()
+            && !state
+                .queue
+                .iter()
+                .any(|&(_, slot)| slots.is_abandoned(slot))
+        {
+            // The whole queue, every call still wanted: the two queues trade
+            // places instead of moving each request.
+            std::mem::swap(&mut state.queue, into);
+        } else {
+            let mut skipped = 0;
+            for (request, slot) in state.queue.drain(..n) {
+                if state.slots.release_if_abandoned(slot) {
+                    skipped += 1;
+                } else {
+                    into.push_back((request, slot));
+                }
             }
+            state.room.give_back(&self.places, skipped, wake);
         }
-        state.room.give_back(&self.places, skipped, wake);
         // Even with the window full: a request queued next is then seen
         // (were it empty only because the requests taken were abandoned,
         // nothing else would wake the task).
