@@ -4,7 +4,7 @@
 
 use std::{
     borrow::Cow,
-    collections::VecDeque,
+    collections::{VecDeque, hash_map::Entry},
     future::poll_fn,
     pin::Pin,
     sync::Arc,
@@ -339,9 +339,11 @@ fn register(state: &mut State, command: Command) -> (BytesMut, Option<Sent>) {
 /// one the server sent to no call.
 fn route(frame: Bytes, state: &mut State, wake: &mut Vec<Waker>) -> Option<ErrorObject> {
     if let Some(id) = reply::leading_id(&frame)
-        && let Some(&Pending::Call { slot, typed: true }) = state.pending.get(&id)
+        && let Entry::Occupied(call) = state.pending.entry(id)
+        && let &Pending::Call { slot, typed: true } = call.get()
     {
-        state.pending.remove(&id);
+        // One lookup for the check and the removal.
+        call.remove();
         wake.extend(state.slots.answer(slot, Ok(Answer::Frame(frame))));
         return None;
     }
