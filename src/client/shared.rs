@@ -4,10 +4,11 @@
 //!
 //! A handle reserves a place (`poll_ready`, without the lock unless there
 //! is none), then queues its request with a fresh answer slot (`call`),
-//! waking the connection task only if it waits for work. The task takes requests in batches and hands answers over in
-//! batches. A place is held until the request's answer is handed over: the
-//! room is the queue's and the in-flight window's, so that answers make
-//! room at once, before the task has taken the next requests.
+//! waking the connection task only if it waits for work. The task takes
+//! requests in batches and hands answers over in batches. A place is held
+//! until the request's answer is handed over: the room is the queue's and
+//! the in-flight window's, so that answers make room at once, before the
+//! task has taken the next requests.
 
 use std::{
     collections::VecDeque,
@@ -131,8 +132,8 @@ impl<Req, Resp> Shared<Req, Resp> {
 
     /// Moves up to `max` queued requests to `into`, skipping those whose
     /// callers gave up (the handles waiting for the room this makes are
-    /// woken). When the queue is left empty the connection task waits for
-    /// more with `cx`'s waker, and `true` is returned.
+    /// added to `wake`). When the queue is left empty the connection task
+    /// waits for more with `cx`'s waker, and `true` is returned.
     pub(super) fn take(
         &self,
         max: usize,
