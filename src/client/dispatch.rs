@@ -64,8 +64,8 @@ where
 
     fn poll_dispatch(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         loop {
-            self.take_requests(cx);
-            let sent = self.poll_send(cx)?;
+            let more = self.take_requests(cx);
+            self.poll_send(cx)?;
             if self.needs_flush {
                 match self.transport.as_mut().poll_flush(cx) {
                     Poll::Ready(Ok(())) => self.needs_flush = false,
@@ -74,7 +74,12 @@ where
                 }
             }
             let received = self.poll_receive(cx)?;
-            if !sent && !received {
+            // Whatever returned `Pending` above (the transport, and the
+            // queue when it was found empty) wakes this task when it has
+            // more; going round again only helps when answers made room
+            // for requests the window kept queued. (Polling the transport
+            // again at once costs a turn through its layers, for nothing.)
+            if !(received && more) {
                 break;
             }
         }
@@ -89,21 +94,26 @@ where
         Poll::Pending
     }
 
-    /// Takes as many queued requests as the in-flight window has room for.
-    fn take_requests(&mut self, cx: &Context<'_>) {
-        let room = self.max_in_flight - (self.in_flight.len() + self.outgoing.len());
-        if self.handles_gone || room == 0 {
-            return;
+    /// Takes as many queued requests as the in-flight window has room for;
+    /// returns whether requests may be left for when answers make room
+    /// (`false` when this task waits for the queue, or for nothing).
+    fn take_requests(&mut self, cx: &Context<'_>) -> bool {
+        if self.handles_gone {
+            return false;
         }
-        let mut state = self.shared.lock();
-        state.take(room, &mut self.outgoing, &mut self.wake, cx);
-        self.handles_gone = state.queue_is_empty() && self.shared.handles_gone();
-        drop(state);
+        let room = self.max_in_flight - (self.in_flight.len() + self.outgoing.len());
+        if room == 0 {
+            return true;
+        }
+        let waits = self
+            .shared
+            .take(room, &mut self.outgoing, &mut self.wake, cx);
+        self.handles_gone = waits && self.shared.handles_gone();
         self.wake.drain(..).for_each(Waker::wake);
+        !waits && !self.handles_gone
     }
 
-    fn poll_send(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
-        let mut progress = false;
+    fn poll_send(&mut self, cx: &mut Context<'_>) -> Result<(), Error> {
         while !self.outgoing.is_empty() {
             match self.transport.as_mut().poll_ready(cx) {
                 Poll::Ready(Ok(())) => {}
@@ -113,7 +123,6 @@ where
             let Some((request, slot)) = self.outgoing.pop_front() else {
                 break;
             };
-            progress = true;
             // `start_send` only encodes (it does no I/O), so its error
             // concerns this request alone.
             match self.transport.as_mut().start_send(request) {
@@ -124,7 +133,7 @@ where
                 Err(err) => self.answers.push((slot, Err(Error::encode(err.into())))),
             }
         }
-        Ok(progress)
+        Ok(())
     }
 
     /// Reads the answers that have arrived and hands them over; fails when
@@ -143,13 +152,7 @@ where
         };
         let progress = !self.answers.is_empty();
         if progress {
-            let mut state = self.shared.lock();
-            state.room.give_back(self.answers.len(), &mut self.wake);
-            for (slot, answer) in self.answers.drain(..) {
-                // An abandoned call's answer is dropped here.
-                self.wake.extend(state.slots.answer(slot, answer));
-            }
-            drop(state);
+            self.shared.answer(self.answers.drain(..), &mut self.wake);
             self.wake.drain(..).for_each(Waker::wake);
         }
         outcome.map(|()| progress)
@@ -161,17 +164,12 @@ impl<T, Req, Resp> Dispatch<T, Req, Resp> {
     /// calls fail too.
     fn fail_all(&mut self, err: &Error) {
         self.ended = true;
-        let mut state = self.shared.lock();
-        // Encoding failures not handed over yet keep their own error.
-        for (slot, answer) in self.answers.drain(..) {
-            self.wake.extend(state.slots.answer(slot, answer));
-        }
         let slots = self
             .in_flight
             .drain(..)
             .chain(self.outgoing.drain(..).map(|(_, slot)| slot));
-        self.wake.extend(state.close(err, slots));
-        drop(state);
+        self.shared
+            .close(err, self.answers.drain(..), slots, &mut self.wake);
         self.wake.drain(..).for_each(Waker::wake);
     }
 }
@@ -253,6 +251,33 @@ mod tests {
         fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
             Poll::Ready(Ok(()))
         }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_call_after_an_abandoned_one_that_filled_the_window_is_sent() {
+        use bytes::Bytes;
+        use tokio_util::codec::Framed;
+
+        use crate::{Server, codec::LengthPrefixed};
+
+        let (ours, theirs) = tokio::io::duplex(1024);
+        let echo = tower::service_fn(|frame: Bytes| async move { Ok::<_, io::Error>(frame) });
+        tokio::spawn(Server::new().serve_connection(theirs, LengthPrefixed::new(), echo));
+        let mut client = Client::builder()
+            .max_in_flight(1)
+            .build(Framed::new(ours, LengthPrefixed::new()));
+        // Let the connection task wait for work.
+        tokio::task::yield_now().await;
+        // Queued and abandoned before the task runs: the task takes it,
+        // the whole window, and skips it.
+        drop(client.ready().await.unwrap().call(Bytes::from("gone")));
+        tokio::task::yield_now().await;
+        let answer = client.ready().await.unwrap().call(Bytes::from("hi"));
+        let answer = tokio::time::timeout(Duration::from_secs(5), answer)
+            .await
+            .expect("answered")
+            .unwrap();
+        assert_eq!(answer, "hi");
     }
 
     #[tokio::test(flavor = "current_thread")]

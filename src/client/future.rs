@@ -21,6 +21,8 @@ enum State<Resp> {
     Waiting {
         answers: SharedAnswers<Resp>,
         slot: usize,
+        /// The next poll is the first, in the poll that queued the call.
+        queued_in_this_poll: bool,
     },
     Failed(Option<Error>),
 }
@@ -28,7 +30,27 @@ enum State<Resp> {
 impl<Resp> ResponseFuture<Resp> {
     pub(crate) fn waiting(answers: SharedAnswers<Resp>, slot: usize) -> Self {
         Self {
-            state: State::Waiting { answers, slot },
+            state: State::Waiting {
+                answers,
+                slot,
+                queued_in_this_poll: false,
+            },
+        }
+    }
+
+    /// For a call whose slot was given the polling task's waker when it was
+    /// queued, by the same poll of the same task that then polls this
+    /// future first (an `async fn` awaiting it right after queueing it).
+    /// That first poll returns `Pending` without taking the lock: an answer
+    /// handed over since was handed to that waker, and the task, woken
+    /// while it runs, is polled again.
+    pub(crate) fn queued_in_this_poll(answers: SharedAnswers<Resp>, slot: usize) -> Self {
+        Self {
+            state: State::Waiting {
+                answers,
+                slot,
+                queued_in_this_poll: true,
+            },
         }
     }
 
@@ -44,7 +66,14 @@ impl<Resp> Future for ResponseFuture<Resp> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.state {
-            State::Waiting { answers, slot } => {
+            State::Waiting {
+                answers,
+                slot,
+                queued_in_this_poll,
+            } => {
+                if std::mem::take(queued_in_this_poll) {
+                    return Poll::Pending;
+                }
                 let answer = ready!(answers.poll_answer(*slot, cx));
                 // The slot is free again: this future no longer owns it.
                 self.state = State::Failed(None);
@@ -57,7 +86,7 @@ impl<Resp> Future for ResponseFuture<Resp> {
 
 impl<Resp> Drop for ResponseFuture<Resp> {
     fn drop(&mut self) {
-        if let State::Waiting { answers, slot } = &self.state {
+        if let State::Waiting { answers, slot, .. } = &self.state {
             answers.abandon(*slot);
         }
     }

@@ -41,7 +41,7 @@ mod room;
 mod shared;
 mod slots;
 
-pub(crate) use room::{Room, WaitEntry};
+pub(crate) use room::{Places, Room, WaitEntry};
 pub(crate) use shared::Answers;
 pub(crate) use slots::Slots;
 
@@ -138,8 +138,7 @@ where
         if self.reserved {
             return Poll::Ready(Ok(()));
         }
-        let reserved = self.shared.lock().reserve(&mut self.waiting, cx);
-        match reserved {
+        match self.shared.reserve(&mut self.waiting, cx) {
             Poll::Ready(true) => {
                 self.reserved = true;
                 Poll::Ready(Ok(()))
@@ -151,21 +150,14 @@ where
 
     fn call(&mut self, request: Req) -> Self::Future {
         if !std::mem::take(&mut self.reserved) {
-            let closed = self.shared.lock().is_closed();
-            return ResponseFuture::failed(if closed {
+            return ResponseFuture::failed(if self.shared.is_closed() {
                 Error::closed()
             } else {
                 Error::not_ready()
             });
         }
-        let pushed = self.shared.lock().push(request);
-        match pushed {
-            Some((slot, dispatcher)) => {
-                if let Some(dispatcher) = dispatcher {
-                    dispatcher.wake();
-                }
-                ResponseFuture::waiting(self.shared.clone(), slot)
-            }
+        match self.shared.push(request) {
+            Some(slot) => ResponseFuture::waiting(self.shared.clone(), slot),
             None => ResponseFuture::failed(Error::closed()),
         }
     }

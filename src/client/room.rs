@@ -1,11 +1,41 @@
 //! Room in a client's bounded queue: callers reserve a place before they
 //! queue a request, and wait, all woken together, when there is none.
 
-use std::task::{Context, Poll, Waker};
+use std::{
+    sync::atomic::{AtomicUsize, Ordering},
+    task::{Context, Poll, Waker},
+};
 
+/// Places neither filled nor reserved.
+///
+/// Taken without the lock (a caller usually finds one, and then takes no
+/// lock to reserve it), but given back only under it, by
+/// [`Room::give_back`]: a caller that found none looks again under the
+/// lock before it waits, so it either sees the places given back or is
+/// among the callers woken for them.
+pub(crate) struct Places(AtomicUsize);
+
+impl Places {
+    pub(crate) fn new(places: usize) -> Self {
+        Self(AtomicUsize::new(places))
+    }
+
+    /// Takes a place if one is free.
+    #[inline]
+    pub(crate) fn try_take(&self) -> bool {
+        // Relaxed: the count guards no other data, and a read-modify-write
+        // always sees the latest count; the lock orders give-backs with
+        // waits.
+        self.0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |free| {
+                free.checked_sub(1)
+            })
+            .is_ok()
+    }
+}
+
+/// The callers waiting for a place, under the lock.
 pub(crate) struct Room {
-    /// Places neither filled nor reserved.
-    free: usize,
     /// Callers waiting for a place.
     waiting: Vec<Waker>,
     /// Counts the times `waiting` was emptied, so that a caller can tell
@@ -18,18 +48,22 @@ pub(crate) struct Room {
 pub(crate) type WaitEntry = Option<(u64, usize)>;
 
 impl Room {
-    pub(crate) fn new(places: usize) -> Self {
+    pub(crate) fn new() -> Self {
         Self {
-            free: places,
             waiting: Vec::new(),
             round: 0,
         }
     }
 
-    /// Reserves a place, or keeps `cx`'s waker until places are given back.
-    pub(crate) fn reserve(&mut self, entry: &mut WaitEntry, cx: &Context<'_>) -> Poll<()> {
-        if self.free > 0 {
-            self.free -= 1;
+    /// Reserves one of `places`, or keeps `cx`'s waker until places are
+    /// given back.
+    pub(crate) fn reserve(
+        &mut self,
+        places: &Places,
+        entry: &mut WaitEntry,
+        cx: &Context<'_>,
+    ) -> Poll<()> {
+        if places.try_take() {
             return Poll::Ready(());
         }
         match *entry {
@@ -46,20 +80,11 @@ impl Room {
         Poll::Pending
     }
 
-    /// Reserves a place if one is free, without waiting.
-    pub(crate) fn try_reserve(&mut self) -> bool {
-        let free = self.free > 0;
-        if free {
-            self.free -= 1;
-        }
-        free
-    }
-
     /// Gives `n` places back; the waiting callers are added to `wake`, to
     /// be woken once the lock is released.
-    pub(crate) fn give_back(&mut self, n: usize, wake: &mut Vec<Waker>) {
+    pub(crate) fn give_back(&mut self, places: &Places, n: usize, wake: &mut Vec<Waker>) {
         if n > 0 {
-            self.free += n;
+            places.0.fetch_add(n, Ordering::Relaxed);
             self.wake_all(wake);
         }
     }

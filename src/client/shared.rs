@@ -2,30 +2,36 @@
 //! bounded queue of requests, the answer slots and the connection's fate,
 //! under one lock that each side holds only for a few moves.
 //!
-//! A handle reserves a place (`poll_ready`), then queues its request with a
-//! fresh answer slot (`call`), waking the connection task only if it waits
-//! for work. The task takes requests in batches and hands answers over in
-//! batches. A place is held until the request's answer is handed over: the
-//! room is the queue's and the in-flight window's, so that answers make
-//! room at once, before the task has taken the next requests.
+//! A handle reserves a place (`poll_ready`, without the lock unless there
+//! is none), then queues its request with a fresh answer slot (`call`),
+//! waking the connection task only if it waits for work. The task takes
+//! requests in batches and hands answers over in batches. A place is held
+//! until the request's answer is handed over: the room is the queue's and
+//! the in-flight window's, so that answers make room at once, before the
+//! task has taken the next requests.
 
 use std::{
     collections::VecDeque,
     sync::{
         Arc, Mutex, MutexGuard,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     task::{Context, Poll, Waker},
 };
 
 use super::{
     Error,
-    room::{Room, WaitEntry},
+    room::{Places, Room, WaitEntry},
     slots::Slots,
 };
 
 pub(super) struct Shared<Req, Resp> {
     state: Mutex<State<Req, Resp>>,
+    /// The queue's free places: reserved without the lock.
+    places: Places,
+    /// The connection is gone: every call fails. Set under the lock, read
+    /// without it by `poll_ready`.
+    closed: AtomicBool,
     /// Live `Client` handles: when none is left and the queue is empty, the
     /// connection task finishes what is in flight and stops.
     handles: AtomicUsize,
@@ -38,8 +44,6 @@ pub(super) struct State<Req, Resp> {
     /// The connection task's waker, while it waits for requests.
     dispatcher: Option<Waker>,
     pub(super) slots: Slots<Resp>,
-    /// The connection is gone: every call fails.
-    closed: bool,
 }
 
 impl<Req, Resp> Shared<Req, Resp> {
@@ -49,11 +53,12 @@ impl<Req, Resp> Shared<Req, Resp> {
         Self {
             state: Mutex::new(State {
                 queue: VecDeque::with_capacity(buffer),
-                room: Room::new(buffer + max_in_flight),
+                room: Room::new(),
                 dispatcher: None,
                 slots: Slots::new(),
-                closed: false,
             }),
+            places: Places::new(buffer + max_in_flight),
+            closed: AtomicBool::new(false),
             handles: AtomicUsize::new(1),
         }
     }
@@ -77,7 +82,7 @@ impl<Req, Resp> Shared<Req, Resp> {
         let mut state = self.lock();
         let mut wake = Vec::new();
         if reserved {
-            state.room.give_back(1, &mut wake);
+            state.room.give_back(&self.places, 1, &mut wake);
         }
         if last {
             wake.extend(state.dispatcher.take());
@@ -86,84 +91,137 @@ impl<Req, Resp> Shared<Req, Resp> {
         wake.into_iter().for_each(Waker::wake);
     }
 
-    /// Whether no handle is left to queue requests.
-    pub(super) fn handles_gone(&self) -> bool {
-        self.handles.load(Ordering::Acquire) == 0
-    }
-}
-
-impl<Req, Resp> State<Req, Resp> {
     /// Reserves a place in the queue for the handle whose wait entry is
     /// `entry`; `Ready(false)` when the connection is gone.
-    pub(super) fn reserve(&mut self, entry: &mut WaitEntry, cx: &Context<'_>) -> Poll<bool> {
-        if self.closed {
+    pub(super) fn reserve(&self, entry: &mut WaitEntry, cx: &Context<'_>) -> Poll<bool> {
+        if self.is_closed() {
             return Poll::Ready(false);
         }
-        self.room.reserve(entry, cx).map(|()| true)
+        // Most calls find a place: no lock for them.
+        if self.places.try_take() {
+            return Poll::Ready(true);
+        }
+        let mut state = self.lock();
+        if self.is_closed() {
+            return Poll::Ready(false);
+        }
+        state.room.reserve(&self.places, entry, cx).map(|()| true)
     }
 
-    /// Queues a request for which a place was reserved; returns its answer
-    /// slot and the connection task's waker if it waits for work, or `None`
-    /// when the connection is gone.
-    pub(super) fn push(&mut self, request: Req) -> Option<(usize, Option<Waker>)> {
-        if self.closed {
+    /// Queues a request for which a place was reserved, waking the
+    /// connection task if it waits for work; returns its answer slot, or
+    /// `None` when the connection is gone.
+    pub(super) fn push(&self, request: Req) -> Option<usize> {
+        let mut state = self.lock();
+        if self.is_closed() {
             return None;
         }
-        let slot = self.slots.insert();
-        self.queue.push_back((request, slot));
-        Some((slot, self.dispatcher.take()))
+        let slot = state.slots.insert();
+        state.queue.push_back((request, slot));
+        let dispatcher = state.dispatcher.take();
+        drop(state);
+        if let Some(dispatcher) = dispatcher {
+            dispatcher.wake();
+        }
+        Some(slot)
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Moves up to `max` queued requests to `into`, skipping those whose
     /// callers gave up (the handles waiting for the room this makes are
     /// added to `wake`). When the queue is left empty the connection task
-    /// waits for more with `cx`'s waker.
+    /// waits for more with `cx`'s waker, and `true` is returned.
     pub(super) fn take(
-        &mut self,
+        &self,
         max: usize,
         into: &mut VecDeque<(Req, usize)>,
         wake: &mut Vec<Waker>,
         cx: &Context<'_>,
-    ) {
-        let n = max.min(self.queue.len());
-        let mut skipped = 0;
-        for (request, slot) in self.queue.drain(..n) {
-            if self.slots.release_if_abandoned(slot) {
-                skipped += 1;
-            } else {
-                into.push_back((request, slot));
+    ) -> bool {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let n = max.min(state.queue.len());
+        let slots = &state.slots;
+        if n == state.queue.len()
+            && into.is_empty()
+            && !state
+                .queue
+                .iter()
+                .any(|&(_, slot)| slots.is_abandoned(slot))
+        {
+            // The whole queue, every call still wanted: the two queues trade
+            // places instead of moving each request.
+            std::mem::swap(&mut state.queue, into);
+        } else {
+            let mut skipped = 0;
+            for (request, slot) in state.queue.drain(..n) {
+                if state.slots.release_if_abandoned(slot) {
+                    skipped += 1;
+                } else {
+                    into.push_back((request, slot));
+                }
             }
+            state.room.give_back(&self.places, skipped, wake);
         }
-        self.room.give_back(skipped, wake);
-        if self.queue.is_empty() && n < max {
-            match &self.dispatcher {
+        // Even with the window full: a request queued next is then seen
+        // (were it empty only because the requests taken were abandoned,
+        // nothing else would wake the task).
+        let waits = state.queue.is_empty();
+        if waits {
+            match &state.dispatcher {
                 Some(waker) if waker.will_wake(cx.waker()) => {}
-                _ => self.dispatcher = Some(cx.waker().clone()),
+                _ => state.dispatcher = Some(cx.waker().clone()),
             }
         }
+        waits
     }
 
-    pub(super) fn is_closed(&self) -> bool {
-        self.closed
+    /// Hands `answers` (by slot) over, giving their places back; whom to
+    /// wake is added to `wake`.
+    pub(super) fn answer(
+        &self,
+        answers: impl ExactSizeIterator<Item = (usize, Result<Resp, Error>)>,
+        wake: &mut Vec<Waker>,
+    ) {
+        let mut state = self.lock();
+        state.room.give_back(&self.places, answers.len(), wake);
+        for (slot, answer) in answers {
+            // An abandoned call's answer is dropped here.
+            wake.extend(state.slots.answer(slot, answer));
+        }
     }
 
-    pub(super) fn queue_is_empty(&self) -> bool {
-        self.queue.is_empty()
-    }
-
-    /// The connection is gone: fails the queued calls and every call whose
-    /// slot is in `slots` with `err`, and returns whom to wake.
-    pub(super) fn close(&mut self, err: &Error, slots: impl Iterator<Item = usize>) -> Vec<Waker> {
-        self.closed = true;
-        let mut wake = Vec::new();
-        self.room.wake_all(&mut wake);
+    /// The connection is gone: hands `answers` over (encoding failures
+    /// keep their own error), fails the queued calls and every call whose
+    /// slot is in `slots` with `err`, and adds whom to wake to `wake`.
+    pub(super) fn close(
+        &self,
+        err: &Error,
+        answers: impl Iterator<Item = (usize, Result<Resp, Error>)>,
+        slots: impl Iterator<Item = usize>,
+        wake: &mut Vec<Waker>,
+    ) {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        self.closed.store(true, Ordering::Release);
+        state.room.wake_all(wake);
+        for (slot, answer) in answers {
+            wake.extend(state.slots.answer(slot, answer));
+        }
         for slot in slots {
-            wake.extend(self.slots.answer(slot, Err(err.clone())));
+            wake.extend(state.slots.answer(slot, Err(err.clone())));
         }
-        for (_, slot) in self.queue.drain(..) {
-            wake.extend(self.slots.answer(slot, Err(err.clone())));
+        for (_, slot) in state.queue.drain(..) {
+            wake.extend(state.slots.answer(slot, Err(err.clone())));
         }
-        wake
+    }
+
+    /// Whether no handle is left to queue requests.
+    pub(super) fn handles_gone(&self) -> bool {
+        self.handles.load(Ordering::Acquire) == 0
     }
 }
 

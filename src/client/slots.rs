@@ -34,13 +34,18 @@ impl<Resp> Slots<Resp> {
 
     /// A slot for a new call.
     pub(crate) fn insert(&mut self) -> usize {
+        self.insert_waking(None)
+    }
+
+    /// A slot for a new call whose answer wakes `waker`, if given.
+    pub(crate) fn insert_waking(&mut self, waker: Option<Waker>) -> usize {
         match self.free.pop() {
             Some(index) => {
-                self.slots[index] = Slot::Waiting(None);
+                self.slots[index] = Slot::Waiting(waker);
                 index
             }
             None => {
-                self.slots.push(Slot::Waiting(None));
+                self.slots.push(Slot::Waiting(waker));
                 self.slots.len() - 1
             }
         }
@@ -64,6 +69,11 @@ impl<Resp> Slots<Resp> {
         }
     }
 
+    /// Whether the call's future is gone.
+    pub(crate) fn is_abandoned(&self, index: usize) -> bool {
+        matches!(self.slots[index], Slot::Abandoned)
+    }
+
     /// Frees the slot of a call whose future is gone, for the connection
     /// task to skip it; `false` if the call is still wanted.
     pub(crate) fn release_if_abandoned(&mut self, index: usize) -> bool {
@@ -75,6 +85,7 @@ impl<Resp> Slots<Resp> {
     }
 
     /// The answer, once there; until then the future's waker is kept.
+    #[inline]
     pub(crate) fn poll(&mut self, index: usize, cx: &Context<'_>) -> Poll<Result<Resp, Error>> {
         match &mut self.slots[index] {
             Slot::Waiting(Some(waker)) if waker.will_wake(cx.waker()) => Poll::Pending,

@@ -4,7 +4,7 @@
 
 use std::{
     borrow::Cow,
-    collections::VecDeque,
+    collections::{VecDeque, hash_map::Entry},
     future::poll_fn,
     pin::Pin,
     sync::Arc,
@@ -177,8 +177,8 @@ where
 
     fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         loop {
-            let in_flight = self.take_messages(cx);
-            let sent = self.poll_send(cx)?;
+            let (in_flight, more) = self.take_messages(cx);
+            self.poll_send(cx)?;
             if self.needs_flush {
                 match Pin::new(&mut self.framed).poll_flush(cx) {
                     Poll::Ready(Ok(())) => {
@@ -192,7 +192,12 @@ where
                 }
             }
             let received = self.poll_receive(cx)?;
-            if sent || received {
+            // Whatever returned `Pending` above (the transport, and the
+            // queue when it was found empty) wakes this task when it has
+            // more; going round again only helps when answers made room
+            // for messages the window kept queued. (Polling the transport
+            // again at once costs a turn through its layers, for nothing.)
+            if received && more {
                 continue;
             }
             if self.handles_gone && in_flight == 0 && self.outgoing.is_empty() && !self.needs_flush
@@ -206,8 +211,9 @@ where
     }
 
     /// Takes queued messages while fewer than `max_in_flight` calls are
-    /// unanswered, registering their calls; returns how many are.
-    fn take_messages(&mut self, cx: &Context<'_>) -> usize {
+    /// unanswered, registering their calls; returns how many are, and
+    /// whether messages are left queued (else this task waits for more).
+    fn take_messages(&mut self, cx: &Context<'_>) -> (usize, bool) {
         let mut state = self.shared.lock();
         if state.pending.len() >= self.max_in_flight {
             state.forget_abandoned();
@@ -221,19 +227,21 @@ where
             let message = register(&mut state, command);
             self.outgoing.push_back(message);
         }
-        state.room.give_back(taken, &mut self.wake);
-        if state.queue.is_empty() {
+        state
+            .room
+            .give_back(&self.shared.places, taken, &mut self.wake);
+        let more = !state.queue.is_empty();
+        if !more {
             self.handles_gone = self.shared.handles_gone();
             state.wait_for_work(cx);
         }
         let in_flight = state.pending.len();
         drop(state);
         self.wake.drain(..).for_each(Waker::wake);
-        in_flight
+        (in_flight, more)
     }
 
-    fn poll_send(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
-        let mut progress = false;
+    fn poll_send(&mut self, cx: &mut Context<'_>) -> Result<(), Error> {
         while !self.outgoing.is_empty() {
             match Pin::new(&mut self.framed).poll_ready(cx) {
                 Poll::Ready(Ok(())) => {}
@@ -243,7 +251,6 @@ where
             let Some((message, sent)) = self.outgoing.pop_front() else {
                 break;
             };
-            progress = true;
             self.encoder
                 .encode_with(self.framed.write_buffer_mut(), |dst| {
                     dst.put_slice(&message);
@@ -253,7 +260,7 @@ where
             self.needs_flush = true;
             self.written.extend(sent);
         }
-        Ok(progress)
+        Ok(())
     }
 
     /// Reads the frames that have arrived and routes them; fails when the
@@ -332,9 +339,11 @@ fn register(state: &mut State, command: Command) -> (BytesMut, Option<Sent>) {
 /// one the server sent to no call.
 fn route(frame: Bytes, state: &mut State, wake: &mut Vec<Waker>) -> Option<ErrorObject> {
     if let Some(id) = reply::leading_id(&frame)
-        && let Some(&Pending::Call { slot, typed: true }) = state.pending.get(&id)
+        && let Entry::Occupied(call) = state.pending.entry(id)
+        && let &Pending::Call { slot, typed: true } = call.get()
     {
-        state.pending.remove(&id);
+        // One lookup for the check and the removal.
+        call.remove();
         wake.extend(state.slots.answer(slot, Ok(Answer::Frame(frame))));
         return None;
     }

@@ -198,7 +198,7 @@ impl JsonRpcClient {
         }
         let slots = self
             .shared
-            .queue(|slots| {
+            .queue(|slots, _| {
                 let calls: Vec<_> = ids.into_iter().map(|id| (id, slots.insert())).collect();
                 let taken = calls.iter().map(|&(_, slot)| slot).collect::<Vec<_>>();
                 (Command::Batch { message, calls }, taken)
@@ -262,7 +262,7 @@ impl JsonRpcClient {
         let (opened, answer) = oneshot::channel();
         let buffer = subscription.buffer_len();
         self.shared
-            .queue(|_| {
+            .queue(|_, _| {
                 let subscribe = Command::Subscribe {
                     id,
                     message,
@@ -314,8 +314,8 @@ impl JsonRpcClient {
     ) -> Result<Answer, Error> {
         let slot = self
             .shared
-            .queue(|slots| {
-                let slot = slots.insert();
+            .queue(|slots, waker| {
+                let slot = slots.insert_waking(Some(waker.clone()));
                 let call = Command::Call {
                     id,
                     message,
@@ -326,14 +326,16 @@ impl JsonRpcClient {
                 (call, slot)
             })
             .await?;
-        self.answer(slot).await
+        // Awaited in the poll that queued the call, whose waker the slot
+        // holds: its first poll need not look.
+        ResponseFuture::queued_in_this_poll(self.shared.clone(), slot).await
     }
 
     /// Sends a message that is not answered; completes once it is written.
     async fn notify_message(&self, message: BytesMut) -> Result<(), Error> {
         let (sent, written) = oneshot::channel();
         self.shared
-            .queue(|_| (Command::Notify { message, sent }, ()))
+            .queue(|_, _| (Command::Notify { message, sent }, ()))
             .await?;
         written.await.unwrap_or_else(|_| Err(Error::closed()))
     }
@@ -377,7 +379,11 @@ impl tower::Service<Request> for JsonRpcClient {
         if state.closed {
             return Poll::Ready(Err(Error::closed()));
         }
-        std::task::ready!(state.room.reserve(&mut self.waiting, cx));
+        std::task::ready!(
+            state
+                .room
+                .reserve(&self.shared.places, &mut self.waiting, cx)
+        );
         self.reserved = true;
         Poll::Ready(Ok(()))
     }

@@ -31,6 +31,9 @@ impl Answer {
     pub(super) fn into_result<T: DeserializeOwned>(self) -> Result<T, CallError> {
         match self {
             Self::Frame(frame) => {
+                if let Some(result) = lone_result(&frame) {
+                    return Ok(result);
+                }
                 let reply: TypedReply<T> =
                     serde_json::from_slice(&frame).map_err(CallError::Serde)?;
                 match reply {
@@ -74,6 +77,26 @@ struct TypedReply<T> {
 /// result is a result, say of a call returning `()`).
 fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
+}
+
+/// The result of a response written as servers write them,
+/// `{"jsonrpc":"2.0","id":N,"result":VALUE}`, parsed straight from VALUE:
+/// no member to skip first. `None` for any other frame (say with more
+/// members after the result) and when VALUE does not parse into `T`: the
+/// whole frame is then parsed, to the same answer or error as ever.
+fn lone_result<T: DeserializeOwned>(frame: &[u8]) -> Option<T> {
+    let rest = frame.strip_prefix(br#"{"jsonrpc":"2.0","id":"#)?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    // A number as JSON writes it: no leading zero.
+    if digits == 0 || (digits > 1 && rest[0] == b'0') {
+        return None;
+    }
+    let value = rest[digits..]
+        .strip_prefix(br#","result":"#)?
+        .trim_ascii_end()
+        .strip_suffix(b"}")?;
+    // Anything after the value (another member) fails the parse.
+    serde_json::from_slice(value).ok()
 }
 
 /// The id of a response that starts as servers write them,
@@ -130,6 +153,42 @@ mod tests {
                 String::from_utf8_lossy(frame)
             );
         }
+    }
+
+    #[test]
+    fn a_lone_result_is_parsed_from_its_value_and_anything_else_whole() {
+        let frame = |s: &'static str| Answer::Frame(Bytes::from_static(s.as_bytes()));
+        assert_eq!(
+            lone_result::<String>(br#"{"jsonrpc":"2.0","id":1,"result":"hi"}"#),
+            Some("hi".into())
+        );
+        assert_eq!(
+            lone_result::<Vec<u8>>(b"{\"jsonrpc\":\"2.0\",\"id\":10,\"result\":[1,2] }\n"),
+            Some(vec![1, 2])
+        );
+        for other in [
+            &br#"{"jsonrpc":"2.0","id":1,"result":"hi","error":{"code":1,"message":"m"}}"#[..],
+            br#"{"jsonrpc":"2.0","id":1,"result":"a","result":"b"}"#,
+            br#"{"jsonrpc":"2.0","id":01,"result":"hi"}"#,
+            br#"{"jsonrpc":"2.0","id":1,"result":5}"#,
+            br#"{"jsonrpc":"2.0","id":1,"result":"hi""#,
+        ] {
+            assert!(lone_result::<String>(other).is_none());
+        }
+        // Those are parsed whole, as they were.
+        let err =
+            frame(r#"{"jsonrpc":"2.0","id":1,"result":"hi","error":{"code":1,"message":"m"}}"#)
+                .into_result::<String>()
+                .unwrap_err();
+        assert_eq!(err.as_rpc().unwrap().code(), 1);
+        let err = frame(r#"{"jsonrpc":"2.0","id":1,"result":"a","result":"b"}"#)
+            .into_result::<String>()
+            .unwrap_err();
+        assert!(matches!(err, CallError::Serde(_)), "{err}");
+        let err = frame(r#"{"jsonrpc":"2.0","id":01,"result":"hi"}"#)
+            .into_result::<String>()
+            .unwrap_err();
+        assert!(matches!(err, CallError::Serde(_)), "{err}");
     }
 
     #[test]

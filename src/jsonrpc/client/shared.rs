@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::reply::Answer;
 use crate::{
-    client::{Answers, Error, Room, Slots},
+    client::{Answers, Error, Places, Room, Slots},
     jsonrpc::{ErrorObject, Response},
 };
 
@@ -118,6 +118,8 @@ impl Hasher for IdHasher {
 
 pub(super) struct Shared {
     state: Mutex<State>,
+    /// The queue's free places.
+    pub(super) places: Places,
     /// Live `JsonRpcClient` handles (subscription streams hold one): when
     /// none is left and the queue is empty, the connection task finishes
     /// what is in flight and stops.
@@ -143,13 +145,14 @@ impl Shared {
         Self {
             state: Mutex::new(State {
                 queue: VecDeque::with_capacity(buffer),
-                room: Room::new(buffer),
+                room: Room::new(),
                 task: None,
                 pending: HashMap::default(),
                 subscriptions: HashMap::new(),
                 slots: Slots::new(),
                 closed: false,
             }),
+            places: Places::new(buffer),
             handles: AtomicUsize::new(1),
             ids: AtomicU64::new(1),
         }
@@ -178,7 +181,7 @@ impl Shared {
         let mut wake = Vec::new();
         let mut state = self.lock();
         if reserved {
-            state.room.give_back(1, &mut wake);
+            state.room.give_back(&self.places, 1, &mut wake);
         }
         if last {
             wake.extend(state.task.take());
@@ -192,10 +195,11 @@ impl Shared {
     }
 
     /// Waits for a place in the queue, then queues the command `build`
-    /// makes with the answer slots it takes.
+    /// makes with the answer slots it takes (given the waker of the poll
+    /// that queues it).
     pub(super) async fn queue<R>(
         &self,
-        build: impl FnOnce(&mut Slots<Answer>) -> (Command, R),
+        build: impl FnOnce(&mut Slots<Answer>, &Waker) -> (Command, R),
     ) -> Result<R, Error> {
         let mut build = Some(build);
         let mut entry = None;
@@ -204,11 +208,11 @@ impl Shared {
             if state.closed {
                 return Poll::Ready(Err(Error::closed()));
             }
-            std::task::ready!(state.room.reserve(&mut entry, cx));
+            std::task::ready!(state.room.reserve(&self.places, &mut entry, cx));
             // Queued under the same lock: once there is room, this future
             // is not polled again.
             let build = build.take().expect("polled after completion");
-            let (made, task) = state.push(build);
+            let (made, task) = state.push(|slots| build(slots, cx.waker()));
             drop(state);
             if let Some(task) = task {
                 task.wake();
@@ -237,11 +241,7 @@ impl Shared {
 
     /// Queues `command` if there is a place for it now; drops it if not.
     pub(super) fn try_queue(&self, command: Command) {
-        let reserved = {
-            let mut state = self.lock();
-            !state.closed && state.room.try_reserve()
-        };
-        if reserved {
+        if !self.lock().closed && self.places.try_take() {
             let _ = self.push(|_| (command, ()));
         }
     }
@@ -304,7 +304,7 @@ impl Shared {
         let state = &mut *guard;
         if let Some(command) = state.queue.pop_front() {
             command.fail(err, &mut state.slots, &mut wake);
-            state.room.give_back(1, &mut wake);
+            state.room.give_back(&self.places, 1, &mut wake);
         }
         drop(guard);
         wake.into_iter().for_each(Waker::wake);
