@@ -11,7 +11,7 @@
 use std::{fmt, io};
 
 use bytes::{Buf, BytesMut};
-use memchr::memchr2;
+use memchr::{memchr2, memchr3};
 
 use super::{FrameTooLarge, JsonFrame, head};
 
@@ -68,38 +68,17 @@ fn first_match(matches: u64) -> usize {
 fn find_structural(bytes: &[u8]) -> usize {
     // Between strings there are usually a few bytes (`":`, `,`, a short
     // number), where a table lookup per byte wins; long runs (arrays of
-    // numbers, whitespace) go eight bytes at a time. For small fields, hex
-    // strings and numbers (`json_stream/shape` in `benches/codec.rs`) this
-    // and the word-at-a-time search in strings measured 1.2, 3.6 and
-    // 6.3 GB/s, against 0.9, 3.4 and 2.5 GB/s for a table loop throughout
-    // and memchr in strings.
-    //
-    // Setting bit 5 folds `[` onto `{` and `]` onto `}`, so three
-    // comparisons find all five bytes; it also folds 0x02 onto `"`, which the
-    // table check below throws out.
-    const FOLD: u64 = u64::from_ne_bytes([0x20; 8]);
+    // numbers, whitespace) go to memchr's vector loops.
     let head = &bytes[..bytes.len().min(16)];
     if let Some(found) = head.iter().position(|&b| CLASS[b as usize] >= QUOTE) {
         return found;
     }
-    let mut i = head.len();
-    while let Some(chunk) = bytes[i..].first_chunk::<8>() {
-        let word = u64::from_le_bytes(*chunk) | FOLD;
-        let matches = bytes_equal(word, b'"') | bytes_equal(word, b'{') | bytes_equal(word, b'}');
-        if matches == 0 {
-            i += 8;
-            continue;
-        }
-        i += first_match(matches);
-        if CLASS[bytes[i] as usize] >= QUOTE {
-            return i;
-        }
-        i += 1;
-    }
-    while i < bytes.len() && CLASS[bytes[i] as usize] < QUOTE {
-        i += 1;
-    }
-    i
+    // Two searches, the second only up to where the first stopped, so
+    // neither looks past the byte wanted: the run is read at most twice.
+    let rest = &bytes[head.len()..];
+    let open = memchr3(b'"', b'{', b'[', rest).unwrap_or(rest.len());
+    let close = memchr2(b'}', b']', &rest[..open]).unwrap_or(open);
+    head.len() + close
 }
 
 /// Where the first quote or bracket at or after `i` in `input` is, or
