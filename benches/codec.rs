@@ -222,7 +222,9 @@ fn json_stream_shapes(c: &mut Criterion) {
 /// scanner's cost per frame rather than per byte.
 fn json_stream_requests(c: &mut Criterion) {
     let mut group = c.benchmark_group("json_stream/requests");
-    let shapes: [(&str, fn(u64) -> String); 2] = [
+    // The request with a given id.
+    type Request = fn(u64) -> String;
+    let shapes: [(&str, Request); 2] = [
         // About 64 bytes.
         ("64B", |i| {
             format!(r#"{{"jsonrpc":"2.0","id":{i},"method":"eth_blockNumber","params":[]}}"#)
