@@ -229,8 +229,8 @@ fn json_stream_requests(c: &mut Criterion) {
         ("64B", |i| {
             format!(r#"{{"jsonrpc":"2.0","id":{i},"method":"eth_blockNumber","params":[]}}"#)
         }),
-        // About 130 bytes.
-        ("130B", |i| {
+        // About 120 bytes.
+        ("120B", |i| {
             format!(
                 r#"{{"jsonrpc":"2.0","id":{i},"method":"eth_getBalance","params":["0x{i:040x}","latest"]}}"#
             )
