@@ -218,6 +218,45 @@ fn json_stream_shapes(c: &mut Criterion) {
     group.finish();
 }
 
+/// Small JSON-RPC requests back to back, as a busy client sends them: the
+/// scanner's cost per frame rather than per byte.
+fn json_stream_requests(c: &mut Criterion) {
+    let mut group = c.benchmark_group("json_stream/requests");
+    // The request with a given id.
+    type Request = fn(u64) -> String;
+    let shapes: [(&str, Request); 2] = [
+        // About 64 bytes.
+        ("64B", |i| {
+            format!(r#"{{"jsonrpc":"2.0","id":{i},"method":"eth_blockNumber","params":[]}}"#)
+        }),
+        // About 120 bytes.
+        ("120B", |i| {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":{i},"method":"eth_getBalance","params":["0x{i:040x}","latest"]}}"#
+            )
+        }),
+    ];
+    for (label, request) in shapes {
+        let mut codec = json_codec(JsonFraming::Stream);
+        let mut wire = BytesMut::new();
+        let mut value_bytes = 0;
+        let mut i = 0;
+        while value_bytes < BYTES_PER_ITERATION {
+            let value = Bytes::from(request(i));
+            value_bytes += value.len();
+            codec
+                .encode(value, &mut wire)
+                .expect("value is within the limit");
+            i += 1;
+        }
+        group.throughput(Throughput::Bytes(value_bytes as u64));
+        group.bench_function(BenchmarkId::from_parameter(label), |b| {
+            decode_in_reads(b, json_codec(JsonFraming::Stream), &wire);
+        });
+    }
+    group.finish();
+}
+
 /// Decodes all of `wire`, handed to the codec in reads of [`READ_SIZE`].
 fn decode_in_reads(b: &mut Bencher<'_>, mut codec: JsonCodec, wire: &BytesMut) {
     b.iter_batched_ref(
@@ -329,6 +368,7 @@ criterion_group!(
     length_prefixed_decode,
     json_decode,
     json_stream_shapes,
+    json_stream_requests,
     json_encode,
     pipe_message_encode,
     pipe_message_decode
