@@ -20,7 +20,7 @@
 //!
 //! Every answer is checked; the example panics if one is wrong.
 
-use std::{convert::Infallible, time::Duration};
+use std::{convert::Infallible, process::ExitCode, time::Duration};
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, future::join_all, stream};
@@ -35,7 +35,18 @@ use tower_ipc::{
 };
 
 #[tokio::main]
-async fn main() -> Result<(), BoxError> {
+async fn main() -> ExitCode {
+    // Errors as their messages say them, not as `Debug` shows their insides.
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), BoxError> {
     raw().await?;
     json_rpc().await?;
     Ok(())

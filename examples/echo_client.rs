@@ -11,6 +11,7 @@
 //! private endpoint: still a real Unix socket or named pipe, just no second
 //! terminal. Exits with status 1 if any answer was wrong or missing.
 
+use std::process::ExitCode;
 use std::{
     convert::Infallible,
     time::{Duration, Instant},
@@ -27,7 +28,18 @@ const IN_FLIGHT: usize = 32;
 const PAYLOAD_LEN: usize = 64;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
+    // Errors as their messages say them, not as `Debug` shows their insides.
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let endpoint = match args.next() {
         Some(name) => Endpoint::new(name),

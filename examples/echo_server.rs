@@ -1,4 +1,4 @@
-//! Serves length-prefixed echo on ENDPOINT until Ctrl-C.
+//! Serves length-prefixed echo on ENDPOINT until Ctrl-C or SIGTERM.
 //!
 //! ```text
 //! cargo run --example echo_server -- ENDPOINT
@@ -18,12 +18,24 @@
 
 use bytes::Bytes;
 use std::convert::Infallible;
+use std::process::ExitCode;
 use tower::service_fn;
 use tower_ipc::{Endpoint, codec::LengthPrefixed};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
+    // Errors as their messages say them, not as `Debug` shows their insides.
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
@@ -36,9 +48,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let echo = service_fn(|frame: Bytes| async move { Ok::<_, Infallible>(frame) });
     tower_ipc::serve(listener, LengthPrefixed::new(), echo)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(tower_ipc::server::shutdown_signal())
         .await?;
     println!("echo server stopped");
     Ok(())

@@ -12,7 +12,7 @@
 //! connects, who leaves). The server answers `status` from the same state
 //! the ticker writes, and a slow `report` method.
 //!
-//! Shutdown is one `CancellationToken`: Ctrl-C cancels it; the ticker and
+//! Shutdown is one `CancellationToken`: Ctrl-C or SIGTERM cancels it; the ticker and
 //! the metrics task stop at their next step, the server stops accepting and
 //! finishes the calls in flight, and `main` returns once every task has
 //! ended (a `TaskTracker` waits for them).
@@ -22,6 +22,7 @@
 //! and, while it runs, cancels the token as Ctrl-C would. The `report` is
 //! still answered.
 
+use std::process::ExitCode;
 use std::{
     sync::{
         Arc,
@@ -35,7 +36,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower_ipc::{
     Endpoint, Server,
     jsonrpc::{ErrorObject, JsonRpc, JsonRpcClient, Router},
-    server::ServerEvent,
+    server::{ServerEvent, shutdown_signal},
 };
 
 /// What the application's tasks share.
@@ -53,7 +54,18 @@ struct Status {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
+    // Errors as their messages say them, not as `Debug` shows their insides.
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let name = std::env::args().nth(1);
     let self_test = name.is_none();
     let endpoint =
@@ -81,13 +93,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Err(err) => eprintln!("server: {err}"),
         }
     });
-    println!("serving on {endpoint}; Ctrl-C to stop");
+    println!("serving on {endpoint}; Ctrl-C (or SIGTERM) to stop");
 
     if self_test {
         tasks.spawn(call_ourselves(endpoint.clone(), shutdown.clone()));
     }
     tokio::select! {
-        () = ctrl_c() => println!("Ctrl-C: shutting down"),
+        () = shutdown_signal() => println!("asked to stop: shutting down"),
         () = shutdown.cancelled() => {}
     }
     shutdown.cancel();
@@ -208,12 +220,5 @@ async fn call_ourselves(endpoint: Endpoint, shutdown: CancellationToken) {
         Ok(Ok(report)) => println!("client: report {report:?}, answered during the shutdown"),
         Ok(Err(err)) => eprintln!("client: report failed: {err}"),
         Err(err) => eprintln!("client: {err}"),
-    }
-}
-
-/// Completes on Ctrl-C; never if no handler can be installed.
-async fn ctrl_c() {
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
     }
 }

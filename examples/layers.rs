@@ -36,6 +36,7 @@
 //! Over the limits, the server refuses rather than queues: a caller learns
 //! at once, and decides (here, the retry policy) whether to try again.
 
+use std::process::ExitCode;
 use std::{
     future::Future,
     time::{Duration, Instant},
@@ -55,7 +56,18 @@ const RATE_PER: Duration = Duration::from_millis(250);
 const HANDLER_TIMEOUT: Duration = Duration::from_millis(500);
 
 #[tokio::main]
-async fn main() -> Result<(), BoxError> {
+async fn main() -> ExitCode {
+    // Errors as their messages say them, not as `Debug` shows their insides.
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), BoxError> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_target(false)

@@ -11,10 +11,15 @@ use crate::transport::{self, BindOptions, IpcListener, IpcStream};
 /// | given | Unix | Windows |
 /// |---|---|---|
 /// | `"my-app"` | `$XDG_RUNTIME_DIR/my-app.sock` (else the temp dir) | `\\.\pipe\my-app` |
+/// | `"my-app.sock"` | `$XDG_RUNTIME_DIR/my-app.sock` (`.sock` is not added twice) | `\\.\pipe\my-app.sock` |
 /// | `"/run/my-app.sock"` (contains `/`) | that path, as is | a pipe of that name |
 /// | `r"\\.\pipe\my-app"` | a socket file of that name | that pipe, as is |
 /// | `"@my-app"` | Linux: the abstract socket `my-app`; elsewhere a file | `\\.\pipe\@my-app` |
 /// | `"tcp://127.0.0.1:7000"` | TCP | TCP |
+///
+/// A name without a `/` is a portable name, so a socket path given on a
+/// command line (`rpc.sock`, meant in the current directory) would be taken
+/// for one: use [`Endpoint::path`] for paths, as [`Endpoint::tcp`] for TCP.
 ///
 /// The runtime directory is read when the endpoint is created. Errors from
 /// [`bind`](Endpoint::bind) and [`connect`](Endpoint::connect) name the
@@ -65,6 +70,31 @@ impl Endpoint {
         }
     }
 
+    /// A Unix socket at exactly this path (relative paths are relative to the
+    /// current directory), never read as a portable name: for a path from a
+    /// command line or a configuration file, as geth's `--ipcpath`.
+    ///
+    /// On Windows, where IPC endpoints are named pipes, a full pipe name
+    /// (`\\.\pipe\...`) is taken as it is and anything else names the pipe
+    /// `\\.\pipe\<path>`, as geth does with its `.ipc` path.
+    ///
+    /// ```
+    /// use tower_ipc::Endpoint;
+    ///
+    /// let endpoint = Endpoint::path("rpc.sock");
+    /// # #[cfg(unix)]
+    /// assert_eq!(endpoint.as_path(), Some(std::path::Path::new("rpc.sock")));
+    /// # #[cfg(windows)]
+    /// assert_eq!(endpoint.to_string(), r"\\.\pipe\rpc.sock");
+    /// ```
+    pub fn path(path: impl AsRef<std::path::Path>) -> Self {
+        #[cfg(unix)]
+        let addr = Addr::Path(path.as_ref().to_owned());
+        #[cfg(windows)]
+        let addr = Self::local(&path.as_ref().to_string_lossy());
+        Self { addr }
+    }
+
     /// A TCP endpoint, `host:port` (for example `127.0.0.1:7000`).
     ///
     /// Use TCP when client and server are on different machines; it has no
@@ -83,6 +113,8 @@ impl Endpoint {
         }
         if name.contains('/') {
             Addr::Path(name.into())
+        } else if name.ends_with(".sock") {
+            Addr::Path(runtime_dir().join(name))
         } else {
             Addr::Path(runtime_dir().join(format!("{name}.sock")))
         }
@@ -303,6 +335,33 @@ mod tests {
             Endpoint::new("./rel.sock").as_path(),
             Some(std::path::Path::new("./rel.sock"))
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_path_is_never_taken_for_a_portable_name() {
+        for path in ["rpc.sock", "geth.ipc", "@not-abstract", "tcp://x"] {
+            assert_eq!(
+                Endpoint::path(path).as_path(),
+                Some(std::path::Path::new(path))
+            );
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_portable_name_ending_in_sock_gets_no_second_suffix() {
+        assert_eq!(
+            Endpoint::new("rpc.sock").as_path(),
+            Some(runtime_dir().join("rpc.sock").as_path())
+        );
+    }
+
+    #[cfg(windows)]
+    #[test]
+    fn a_path_names_a_pipe_on_windows() {
+        assert_eq!(Endpoint::path("geth.ipc").to_string(), r"\\.\pipe\geth.ipc");
+        assert_eq!(Endpoint::path(r"\\.\pipe\x").to_string(), r"\\.\pipe\x");
     }
 
     #[cfg(target_os = "linux")]

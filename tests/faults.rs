@@ -56,6 +56,7 @@ fn child() {
             "hold-client" => hold_client(endpoint).await,
             "rpc-server" => rpc_server(endpoint).await,
             "flood-server" => flood_server(endpoint).await,
+            "signal-server" => signal_server(endpoint).await,
             other => panic!("unknown role {other}"),
         }
     });
@@ -110,6 +111,30 @@ async fn flood_server(endpoint: Endpoint) {
     let rpc = server.serve(rpc, JsonRpc::new(), router);
     let _ = tokio::join!(lp.into_future(), rpc.into_future());
 }
+
+/// JSON-RPC `pid` and `slow` (answers after 300 ms), until a stop signal;
+/// exits with [`STOPPED_GRACEFULLY`] once the server has stopped.
+async fn signal_server(endpoint: Endpoint) {
+    let stop = tower_ipc::server::shutdown_signal();
+    let router = Router::new()
+        .method("pid", |(): ()| async move {
+            Ok::<_, ErrorObject>(std::process::id())
+        })
+        .method("slow", |(): ()| async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Ok::<_, ErrorObject>("done")
+        });
+    let listener = endpoint.bind().await.unwrap();
+    let summary = tower_ipc::serve(listener, JsonRpc::new(), router)
+        .with_graceful_shutdown(stop)
+        .await
+        .unwrap();
+    assert_eq!(summary.requests_cancelled, 0);
+    std::process::exit(STOPPED_GRACEFULLY);
+}
+
+/// The exit code of a child server that stopped on a signal, gracefully.
+const STOPPED_GRACEFULLY: i32 = 42;
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -400,6 +425,33 @@ async fn a_half_closed_json_rpc_connection_gets_every_answer_then_eof() {
 // A client that never reads
 
 /// Linux only: the memory of another process is read from `/proc`.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_a_server_gracefully_through_shutdown_signal() {
+    let endpoint = endpoint("sigterm");
+    let mut child = spawn("signal-server", &endpoint);
+    let client = JsonRpcClient::new(endpoint.connect_timeout(CHILD_PATIENCE).await.unwrap());
+    let pid: u32 = client.call("pid", ()).await.unwrap();
+    let slow = tokio::spawn({
+        let client = client.clone();
+        async move { client.call::<String, _>("slow", ()).await }
+    });
+    // The call is in flight when the signal comes.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success());
+    assert_eq!(
+        timeout(PATIENCE, slow).await.unwrap().unwrap().unwrap(),
+        "done",
+        "the call in flight is answered"
+    );
+    let status = timeout(PATIENCE, child.wait()).await.unwrap().unwrap();
+    assert_eq!(status.code(), Some(STOPPED_GRACEFULLY), "{status}");
+}
+
 #[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_reads_cannot_grow_the_server_memory() {

@@ -12,15 +12,16 @@ use std::{
 use futures::{SinkExt, StreamExt, stream};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use support::{PATIENCE, endpoint};
+use support::{PATIENCE, endpoint, wire::Wire};
 use tokio::time::timeout;
 use tokio_util::codec::{Framed, LinesCodec};
 use tower::{BoxError, ServiceBuilder, service_fn};
 use tower_ipc::{
     Endpoint, Server,
     codec::JsonCodec,
-    jsonrpc::{Context, ErrorObject, JsonRpc, Overflow, Request, Response, Router, Subscription},
-    transport::IpcStream,
+    jsonrpc::{
+        Broadcast, Context, ErrorObject, JsonRpc, Overflow, Request, Response, Router, Subscription,
+    },
 };
 
 #[derive(Deserialize)]
@@ -47,42 +48,6 @@ fn router() -> Router {
         .method("whoami", |cx: Context, (): ()| async move {
             Ok::<_, ErrorObject>(cx.peer().pid())
         })
-}
-
-/// A line-oriented view of a connection: every answer of the stream framing
-/// ends with a newline.
-struct Wire(Framed<IpcStream, LinesCodec>);
-
-impl Wire {
-    async fn connect(endpoint: &Endpoint) -> Self {
-        Self(Framed::new(
-            support::connect(endpoint).await,
-            LinesCodec::new(),
-        ))
-    }
-
-    async fn send(&mut self, text: &str) {
-        self.0.send(text).await.unwrap();
-    }
-
-    async fn recv(&mut self) -> String {
-        timeout(PATIENCE, self.0.next())
-            .await
-            .expect("no answer")
-            .expect("connection closed")
-            .unwrap()
-    }
-
-    async fn recv_json(&mut self) -> Value {
-        serde_json::from_str(&self.recv().await).unwrap()
-    }
-
-    /// Whether anything arrives within a short while.
-    async fn is_quiet(&mut self) -> bool {
-        timeout(Duration::from_millis(150), self.0.next())
-            .await
-            .is_err()
-    }
 }
 
 async fn serve<S>(endpoint: &Endpoint, protocol: JsonRpc, service: S) -> tokio::task::JoinHandle<()>
@@ -634,5 +599,160 @@ async fn a_refused_peer_gets_unauthorized_answers_and_keeps_its_connection() {
     wire.send(r#"{"jsonrpc":"2.0","id":1,"method":"add","params":[1,1]}"#)
         .await;
     assert_eq!(wire.recv_json().await["result"], 2);
+    server.abort();
+}
+
+/// `eth_subscribe` fed from one broadcast channel of application events:
+/// `newHeads` and `logs` (with an address filter) are kinds of one method.
+fn events_router(events: &tokio::sync::broadcast::Sender<Event>, overflow: Overflow) -> Router {
+    let events = events.clone();
+    Router::new().subscription(
+        Subscription::new("eth_subscribe", "eth_subscription", "eth_unsubscribe")
+            .overflow(overflow),
+        move |(kind, filter): (String, Option<Value>)| {
+            let feed = Broadcast::new(events.subscribe());
+            async move {
+                let address = filter.and_then(|f| f["address"].as_str().map(str::to_owned));
+                match kind.as_str() {
+                    "newHeads" => Ok(feed.filter_map(|event| match event {
+                        Event::Head(number) => Some(json!({ "number": number })),
+                        Event::Log { .. } => None,
+                    })),
+                    "logs" => Ok(feed.filter_map(move |event| match event {
+                        Event::Log {
+                            address: from,
+                            data,
+                        } if address.as_deref().is_none_or(|a| a == from) => {
+                            Some(json!({ "address": from, "data": data }))
+                        }
+                        _ => None,
+                    })),
+                    _ => Err(ErrorObject::invalid_params(format!(
+                        "no such subscription: {kind}"
+                    ))),
+                }
+            }
+        },
+    )
+}
+
+#[derive(Clone, Debug)]
+enum Event {
+    Head(u64),
+    Log { address: &'static str, data: u64 },
+}
+
+async fn subscribe(wire: &mut Wire, id: u64, params: &str) -> Value {
+    wire.send(&format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"eth_subscribe","params":{params}}}"#
+    ))
+    .await;
+    let answer = wire.recv_json().await;
+    assert_eq!(answer["id"], id, "{answer}");
+    answer["result"].clone()
+}
+
+#[tokio::test]
+async fn one_subscribe_method_serves_several_kinds_from_application_events() {
+    let endpoint = endpoint("rpc-kinds");
+    let (events, _) = tokio::sync::broadcast::channel(64);
+    let server = serve(
+        &endpoint,
+        JsonRpc::new(),
+        events_router(&events, Overflow::Close),
+    )
+    .await;
+    let (mut heads, mut logs) = (
+        Wire::connect(&endpoint).await,
+        Wire::connect(&endpoint).await,
+    );
+    let heads_id = subscribe(&mut heads, 1, r#"["newHeads"]"#).await;
+    let logs_id = subscribe(&mut logs, 2, r#"["logs",{"address":"0xa"}]"#).await;
+    logs.send(r#"{"jsonrpc":"2.0","id":3,"method":"eth_subscribe","params":["pending"]}"#)
+        .await;
+    assert_eq!(
+        logs.recv_json().await["error"]["message"],
+        "Invalid params: no such subscription: pending"
+    );
+    for event in [
+        Event::Head(1),
+        Event::Log {
+            address: "0xb",
+            data: 7,
+        },
+        Event::Log {
+            address: "0xa",
+            data: 8,
+        },
+        Event::Head(2),
+    ] {
+        events.send(event).unwrap();
+    }
+    for number in [1, 2] {
+        let item = heads.recv_json().await;
+        assert_eq!(item["params"]["subscription"], heads_id);
+        assert_eq!(item["params"]["result"], json!({ "number": number }));
+    }
+    let item = logs.recv_json().await;
+    assert_eq!(item["params"]["subscription"], logs_id);
+    assert_eq!(
+        item["params"]["result"],
+        json!({ "address": "0xa", "data": 8 })
+    );
+    assert!(logs.is_quiet().await, "a log of another address");
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_broadcast_subscriber_that_lags_is_ended_by_the_close_policy() {
+    let endpoint = endpoint("rpc-lag-close");
+    let (events, _) = tokio::sync::broadcast::channel(4);
+    let server = serve(
+        &endpoint,
+        JsonRpc::new(),
+        events_router(&events, Overflow::Close),
+    )
+    .await;
+    let mut wire = Wire::connect(&endpoint).await;
+    let id = subscribe(&mut wire, 1, r#"["newHeads"]"#).await;
+    // One thread: the subscription cannot read while these are sent, and
+    // falls 96 events behind a channel that holds 4.
+    for number in 0..100 {
+        events.send(Event::Head(number)).unwrap();
+    }
+    let last = wire.recv_json().await;
+    assert_eq!(last["params"]["subscription"], id);
+    assert_eq!(
+        last["params"]["error"]["code"],
+        ErrorObject::LIMIT_EXCEEDED,
+        "{last}"
+    );
+    assert_eq!(
+        last["params"]["error"]["message"],
+        "subscription ended: the peer fell behind and 96 items were lost"
+    );
+    assert!(wire.is_quiet().await, "items after the end");
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_broadcast_subscriber_that_lags_gets_the_newest_under_drop_oldest() {
+    let endpoint = endpoint("rpc-lag-drop");
+    let (events, _) = tokio::sync::broadcast::channel(4);
+    let router = events_router(&events, Overflow::DropOldest);
+    let server = serve(&endpoint, JsonRpc::new(), router).await;
+    let mut wire = Wire::connect(&endpoint).await;
+    subscribe(&mut wire, 1, r#"["newHeads"]"#).await;
+    for number in 0..100 {
+        events.send(Event::Head(number)).unwrap();
+    }
+    for number in 96..100 {
+        assert_eq!(
+            wire.recv_json().await["params"]["result"],
+            json!({ "number": number })
+        );
+    }
+    events.send(Event::Head(100)).unwrap();
+    assert_eq!(wire.recv_json().await["params"]["result"]["number"], 100);
     server.abort();
 }

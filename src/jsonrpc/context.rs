@@ -1,10 +1,7 @@
 use std::{fmt, sync::Arc};
 
-use futures::Stream;
-use serde::Serialize;
-
 use super::{
-    ErrorObject,
+    ErrorObject, Feed,
     subscription::{Activation, Registry, Subscription},
 };
 use crate::transport::PeerInfo;
@@ -50,15 +47,11 @@ impl Context {
     /// Starts pushing `items` to this connection as notifications of
     /// `subscription`; returns the new subscription's id and what activates
     /// it once the answer carrying the id is on its way.
-    pub(crate) fn open_subscription<S, T>(
+    pub(crate) fn open_subscription<F: Feed>(
         &self,
         subscription: &Subscription,
-        items: S,
-    ) -> Result<(String, Activation), ErrorObject>
-    where
-        S: Stream<Item = T> + Send + 'static,
-        T: Serialize + Send + 'static,
-    {
+        items: F,
+    ) -> Result<(String, Activation), ErrorObject> {
         let connection = self.connection.as_ref().ok_or_else(|| {
             ErrorObject::internal_error("subscriptions need a connection to push to")
         })?;

@@ -44,6 +44,10 @@ impl ErrorObject {
     pub const LIMIT_EXCEEDED: i64 = -32005;
     /// The caller is not allowed to call. Implementation-defined.
     pub const UNAUTHORIZED: i64 = -32006;
+    /// The answer is over the server's answer size limit; the message names
+    /// the limit and the size. Implementation-defined, as jsonrpsee answers
+    /// oversized responses.
+    pub const RESPONSE_TOO_LARGE: i64 = -32008;
     /// The request was cancelled: the server is shutting down and its
     /// deadline passed. Implementation-defined.
     pub const SHUTTING_DOWN: i64 = -32000;

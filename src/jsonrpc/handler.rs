@@ -3,10 +3,10 @@
 use std::{future::Future, pin::Pin};
 
 use bytes::Bytes;
-use futures::{Stream, future::BoxFuture};
+use futures::future::BoxFuture;
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::{Context, ErrorObject, Id, Request, Response, Subscription};
+use super::{Context, ErrorObject, Feed, Id, Request, Response, Subscription};
 
 /// An async function the [`Router`](super::Router) can call for a method.
 ///
@@ -27,8 +27,11 @@ pub trait Handler<Args>: Clone + Send + Sync + 'static {
 }
 
 /// An async function the [`Router`](super::Router) calls to open a
-/// subscription: like a [`Handler`], but it returns a [`Stream`] of items,
-/// each pushed to the caller as a notification.
+/// subscription: like a [`Handler`], but it returns a [`Feed`]: a [`Stream`]
+/// of items or a [`Broadcast`](super::Broadcast) receiver, each item pushed
+/// to the caller as a notification.
+///
+/// [`Stream`]: futures::Stream
 pub trait SubscriptionHandler<Args>: Clone + Send + Sync + 'static {
     #[doc(hidden)]
     fn subscribe(
@@ -95,14 +98,13 @@ where
 }
 
 /// Opens the subscription `opening` resolves to and answers with its id.
-async fn open<S, T, E>(
+async fn open<S, E>(
     request: Request,
     subscription: Subscription,
     opening: Pin<Box<dyn Future<Output = Result<S, E>> + Send>>,
 ) -> Response
 where
-    S: Stream<Item = T> + Send + 'static,
-    T: Serialize + Send + 'static,
+    S: Feed,
     E: Into<ErrorObject>,
 {
     let id = request.id().cloned().unwrap_or_else(Id::null);
@@ -120,13 +122,12 @@ where
     }
 }
 
-impl<F, Fut, T, S, I, E> SubscriptionHandler<(T,)> for F
+impl<F, Fut, T, S, E> SubscriptionHandler<(T,)> for F
 where
     F: Fn(T) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<S, E>> + Send + 'static,
     T: DeserializeOwned,
-    S: Stream<Item = I> + Send + 'static,
-    I: Serialize + Send + 'static,
+    S: Feed,
     E: Into<ErrorObject> + 'static,
 {
     fn subscribe(
@@ -141,13 +142,12 @@ where
     }
 }
 
-impl<F, Fut, T, S, I, E> SubscriptionHandler<(Context, T)> for F
+impl<F, Fut, T, S, E> SubscriptionHandler<(Context, T)> for F
 where
     F: Fn(Context, T) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<S, E>> + Send + 'static,
     T: DeserializeOwned,
-    S: Stream<Item = I> + Send + 'static,
-    I: Serialize + Send + 'static,
+    S: Feed,
     E: Into<ErrorObject> + 'static,
 {
     fn subscribe(

@@ -96,7 +96,8 @@ pub(crate) fn parse_incoming(frame: &Bytes, context: &Context, max_batch_size: u
     if frame.first() == Some(&b'[') {
         let items: Vec<&RawValue> = match serde_json::from_str(text) {
             Ok(items) => items,
-            Err(err) => return Incoming::Invalid(classify(&err)),
+            // The frame starts with `[`: not an array only if it is not JSON.
+            Err(err) => return Incoming::Invalid(ErrorObject::parse_error(err)),
         };
         if items.is_empty() {
             return Incoming::Invalid(ErrorObject::invalid_request("empty batch"));
@@ -112,10 +113,14 @@ pub(crate) fn parse_incoming(frame: &Bytes, context: &Context, max_batch_size: u
         }
         let entries = items
             .into_iter()
+            .enumerate()
             .map(
-                |item| match serde_json::from_str::<RequestEnvelope<'_>>(item.get()) {
+                |(index, item)| match serde_json::from_str::<RequestEnvelope<'_>>(item.get()) {
                     Ok(envelope) => entry(frame, envelope, context),
-                    Err(err) => Entry::Invalid(Id::null(), classify(&err)),
+                    Err(err) => Entry::Invalid(
+                        Id::null(),
+                        not_a_request(&err, item.get(), format_args!("batch element {index}")),
+                    ),
                 },
             )
             .collect();
@@ -123,17 +128,37 @@ pub(crate) fn parse_incoming(frame: &Bytes, context: &Context, max_batch_size: u
     }
     match serde_json::from_str::<RequestEnvelope<'_>>(text) {
         Ok(envelope) => Incoming::Single(entry(frame, envelope, context)),
-        Err(err) => Incoming::Invalid(classify(&err)),
+        Err(err) if err.is_syntax() || err.is_eof() => {
+            Incoming::Invalid(ErrorObject::parse_error(err))
+        }
+        Err(err) => Incoming::Invalid(not_a_request(&err, text, format_args!("the message"))),
     }
 }
 
-/// Not JSON at all is a parse error; JSON of the wrong shape an invalid request.
-fn classify(err: &serde_json::Error) -> ErrorObject {
-    if err.is_syntax() || err.is_eof() {
-        ErrorObject::parse_error(err)
-    } else {
-        ErrorObject::invalid_request(err)
-    }
+/// The error for JSON that is not a request object, in the caller's terms
+/// (serde's would name a private type and a position within `json`).
+fn not_a_request(
+    err: &serde_json::Error,
+    json: &str,
+    what: std::fmt::Arguments<'_>,
+) -> ErrorObject {
+    let got = match json.trim_start().as_bytes().first() {
+        Some(b'{') => {
+            // The only way an object fails: a member given twice.
+            let detail = err.to_string();
+            let detail = detail.split(" at line ").next().unwrap_or_default();
+            return ErrorObject::invalid_request(format_args!(
+                "{what}: {}",
+                detail.replace("field", "member")
+            ));
+        }
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    };
+    ErrorObject::invalid_request(format_args!("{what} is not a request object (got {got})"))
 }
 
 fn entry(frame: &Bytes, envelope: RequestEnvelope<'_>, context: &Context) -> Entry {

@@ -26,10 +26,10 @@
 //!    {"jsonrpc":"2.0","method":"log","params":["no id: a notification, never answered"]}]
 //! ← [{"jsonrpc":"2.0","id":3,"result":3}]
 //! → {"jsonrpc":"2.0","id":4,"method":"ticks_subscribe","params":[100]}
-//! ← {"jsonrpc":"2.0","id":4,"result":"0x093db9a800000000"}
-//! ← {"jsonrpc":"2.0","method":"ticks","params":{"subscription":"0x093db9a800000000","result":1}}
-//! ← {"jsonrpc":"2.0","method":"ticks","params":{"subscription":"0x093db9a800000000","result":2}}
-//! → {"jsonrpc":"2.0","id":5,"method":"ticks_unsubscribe","params":["0x093db9a800000000"]}
+//! ← {"jsonrpc":"2.0","id":4,"result":"0x9c4e1f07b2d83a6e5f1c0d9a8b7e6f21"}
+//! ← {"jsonrpc":"2.0","method":"ticks","params":{"subscription":"0x9c4e1f07b2d83a6e5f1c0d9a8b7e6f21","result":1}}
+//! ← {"jsonrpc":"2.0","method":"ticks","params":{"subscription":"0x9c4e1f07b2d83a6e5f1c0d9a8b7e6f21","result":2}}
+//! → {"jsonrpc":"2.0","id":5,"method":"ticks_unsubscribe","params":["0x9c4e1f07b2d83a6e5f1c0d9a8b7e6f21"]}
 //! ← {"jsonrpc":"2.0","id":5,"result":true}
 //! ```
 //!
@@ -51,10 +51,12 @@
 mod client;
 mod context;
 mod error;
+mod feed;
 mod handler;
 mod id;
 mod message;
 mod method_hash;
+mod params;
 mod request;
 mod response;
 mod router;
@@ -65,9 +67,11 @@ mod write;
 pub use client::{Builder as ClientBuilder, CallError, JsonRpcClient, SubscriptionStream};
 pub use context::Context;
 pub use error::ErrorObject;
+pub use feed::{Broadcast, Feed};
 pub use handler::{Handler, SubscriptionHandler};
 pub use id::Id;
-pub use request::{Params, Request};
+pub use params::Params;
+pub use request::Request;
 pub use response::Response;
 pub use router::{RouteFuture, Router};
 pub use server::JsonRpc;

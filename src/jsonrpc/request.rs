@@ -1,9 +1,9 @@
 use std::fmt;
 
 use bytes::Bytes;
-use serde::{Serialize, de::DeserializeOwned};
+use serde::Serialize;
 
-use super::{Context, ErrorObject, Id};
+use super::{Context, ErrorObject, Id, Params};
 
 /// A JSON-RPC request or notification (a request without an id).
 ///
@@ -90,7 +90,7 @@ impl Request {
 
     /// The params, unparsed until asked.
     pub fn params(&self) -> Params<'_> {
-        Params(self.params.as_deref())
+        Params::new(self.params.as_deref())
     }
 
     /// Whether no answer is expected.
@@ -116,28 +116,5 @@ impl fmt::Debug for Request {
             .field("method", &self.method)
             .field("params", &self.params().as_json())
             .finish_non_exhaustive()
-    }
-}
-
-/// The params of a [`Request`], parsed on demand.
-#[derive(Clone, Copy, Debug)]
-pub struct Params<'a>(Option<&'a [u8]>);
-
-impl Params<'_> {
-    /// Parses the params into `T`: a tuple or `Vec` for params by position, a
-    /// struct or map for params by name (a struct with `serde::Deserialize`
-    /// takes both). Absent params parse as JSON `null`, so `()` and
-    /// `Option<T>` accept them.
-    ///
-    /// # Errors
-    ///
-    /// An [`ErrorObject::INVALID_PARAMS`] error saying what did not fit.
-    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ErrorObject> {
-        serde_json::from_slice(self.0.unwrap_or(b"null")).map_err(ErrorObject::invalid_params)
-    }
-
-    /// The raw JSON of the params, if any were sent.
-    pub fn as_json(&self) -> Option<&str> {
-        self.0.and_then(|json| std::str::from_utf8(json).ok())
     }
 }

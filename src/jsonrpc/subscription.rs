@@ -14,11 +14,15 @@ use std::{
 };
 
 use bytes::{BufMut, Bytes, BytesMut};
-use futures::{Stream, StreamExt};
+use futures::{Stream, future::poll_fn};
 use serde::Serialize;
 use tokio::{sync::oneshot, task::AbortHandle};
 
-use super::{ErrorObject, write::write_json};
+use super::{
+    ErrorObject,
+    feed::{Fed, Feed},
+    write::write_json,
+};
 
 /// A subscription method: the names of its three parts, how many items may
 /// wait for a slow peer, and what happens when more arrive.
@@ -116,9 +120,11 @@ impl Activation {
 }
 
 /// The subscriptions of one connection and the items they have buffered.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(crate) struct Registry {
     shared: Arc<Mutex<State>>,
+    /// The longest notification the connection will write.
+    max_size: usize,
 }
 
 #[derive(Default)]
@@ -126,6 +132,8 @@ struct State {
     /// Items in the order they arrived, tagged with their subscription.
     queue: VecDeque<(u64, Bytes)>,
     subscriptions: HashMap<u64, Entry>,
+    /// Each subscription's key, by its id as a number.
+    keys: HashMap<u128, u64>,
     next_key: u64,
     waker: Option<Waker>,
     /// The connection is gone.
@@ -134,6 +142,7 @@ struct State {
 
 struct Entry {
     id: String,
+    number: u128,
     notification: Box<str>,
     queued: usize,
     buffer: usize,
@@ -146,8 +155,13 @@ pub(crate) struct Outbox {
     registry: Registry,
 }
 
-pub(crate) fn channel() -> (Registry, Outbox) {
-    let registry = Registry::default();
+/// A connection's subscriptions, whose notifications may be up to `max_size`
+/// bytes long, and the stream of their items to write.
+pub(crate) fn channel(max_size: usize) -> (Registry, Outbox) {
+    let registry = Registry {
+        shared: Arc::default(),
+        max_size,
+    };
     let outbox = Outbox {
         registry: registry.clone(),
     };
@@ -161,15 +175,11 @@ impl Registry {
         self.shared.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn open<S, T>(
+    pub(crate) fn open<F: Feed>(
         &self,
         subscription: &Subscription,
-        items: S,
-    ) -> Result<(String, Activation), ErrorObject>
-    where
-        S: Stream<Item = T> + Send + 'static,
-        T: Serialize + Send + 'static,
-    {
+        items: F,
+    ) -> Result<(String, Activation), ErrorObject> {
         let (start, started) = oneshot::channel();
         let (key, id) = {
             let mut state = self.lock();
@@ -178,11 +188,19 @@ impl Registry {
             }
             let key = state.next_key;
             state.next_key += 1;
-            let id = new_id();
+            let number = loop {
+                let number = new_id();
+                if !state.keys.contains_key(&number) {
+                    break number;
+                }
+            };
+            let id = format!("{number:#x}");
+            state.keys.insert(number, key);
             state.subscriptions.insert(
                 key,
                 Entry {
                     id: id.clone(),
+                    number,
                     notification: subscription.notification.clone(),
                     queued: 0,
                     buffer: subscription.buffer,
@@ -197,8 +215,29 @@ impl Registry {
         let task = tokio::spawn(async move {
             if started.await.is_ok() {
                 let mut items = pin!(items);
-                while let Some(item) = items.next().await {
+                while let Some(fed) = poll_fn(|cx| items.as_mut().poll_fed(cx)).await {
+                    let item = match fed {
+                        Fed::Item(item) => item,
+                        Fed::Lagged(missed) => {
+                            if registry.lagged(key, missed) {
+                                continue;
+                            }
+                            return;
+                        }
+                    };
                     let message = match notification(&prefix, &item) {
+                        Ok(message) if message.len() > registry.max_size => {
+                            let error = ErrorObject::new(
+                                ErrorObject::RESPONSE_TOO_LARGE,
+                                format!(
+                                    "subscription ended: an item of {} bytes exceeds the limit of {}",
+                                    message.len(),
+                                    registry.max_size
+                                ),
+                            );
+                            registry.fail(key, error);
+                            return;
+                        }
                         Ok(message) => message,
                         Err(err) => {
                             registry.fail(key, ErrorObject::internal_error(err));
@@ -262,11 +301,36 @@ impl Registry {
         true
     }
 
+    /// The feed lost `missed` items the peer was too slow to take: applies
+    /// the overflow policy. `false` when the subscription is over.
+    fn lagged(&self, key: u64, missed: u64) -> bool {
+        let (id, overflow) = match self.lock().subscriptions.get(&key) {
+            Some(entry) => (entry.id.clone(), entry.overflow),
+            None => return false,
+        };
+        match overflow {
+            Overflow::DropOldest => {
+                tracing::debug!(subscription = %id, missed, "slow subscriber: oldest items dropped");
+                true
+            }
+            Overflow::Close => {
+                let error = ErrorObject::new(
+                    ErrorObject::LIMIT_EXCEEDED,
+                    format!(
+                        "subscription ended: the peer fell behind and {missed} items were lost"
+                    ),
+                );
+                self.fail(key, error);
+                false
+            }
+        }
+    }
+
     /// Ends a subscription with a last notification carrying `error`.
     fn fail(&self, key: u64, error: ErrorObject) {
         let waker = {
             let mut state = self.lock();
-            let Some(entry) = state.subscriptions.remove(&key) else {
+            let Some(entry) = state.remove(key) else {
                 return;
             };
             tracing::debug!(subscription = %entry.id, %error, "subscription ended with an error");
@@ -281,19 +345,22 @@ impl Registry {
 
     /// Drops a subscription whose items ran out.
     fn forget(&self, key: u64) {
-        self.lock().subscriptions.remove(&key);
+        self.lock().remove(key);
     }
 
+    /// Ends the subscription `id` names; whether there was one. Ids are
+    /// matched as the numbers they are, so `0x0abc` finds `0xabc`: clients
+    /// such as alloy parse ids as quantities and send them back in their
+    /// own form.
     pub(crate) fn close(&self, id: &str) -> bool {
-        let mut state = self.lock();
-        let Some(key) = state
-            .subscriptions
-            .iter()
-            .find_map(|(key, entry)| (entry.id == id).then_some(*key))
-        else {
+        let Some(number) = quantity(id) else {
             return false;
         };
-        if let Some(entry) = state.subscriptions.remove(&key)
+        let mut state = self.lock();
+        let Some(&key) = state.keys.get(&number) else {
+            return false;
+        };
+        if let Some(entry) = state.remove(key)
             && let Some(task) = entry.task
         {
             task.abort();
@@ -301,6 +368,28 @@ impl Registry {
         state.queue.retain(|(k, _)| *k != key);
         true
     }
+}
+
+impl State {
+    fn remove(&mut self, key: u64) -> Option<Entry> {
+        let entry = self.subscriptions.remove(&key)?;
+        self.keys.remove(&entry.number);
+        Some(entry)
+    }
+}
+
+/// A hex quantity (`0x` and 1 to 32 hex digits, leading zeros allowed) as a
+/// number.
+fn quantity(id: &str) -> Option<u128> {
+    let digits = id.strip_prefix("0x").or_else(|| id.strip_prefix("0X"))?;
+    let significant = digits.trim_start_matches('0');
+    if digits.is_empty() || significant.len() > 32 {
+        return None;
+    }
+    if significant.is_empty() {
+        return digits.bytes().all(|b| b == b'0').then_some(0);
+    }
+    u128::from_str_radix(significant, 16).ok()
 }
 
 impl Stream for Outbox {
@@ -338,6 +427,7 @@ impl Drop for Outbox {
         let mut state = self.registry.lock();
         state.closed = true;
         state.queue.clear();
+        state.keys.clear();
         for (_, entry) in state.subscriptions.drain() {
             if let Some(task) = entry.task {
                 task.abort();
@@ -346,16 +436,17 @@ impl Drop for Outbox {
     }
 }
 
-/// An id that is unique in this process and hard to guess.
-fn new_id() -> String {
+/// A new subscription id: 128 bits that cannot be guessed, as geth issues
+/// them, written as a hex quantity without leading zeros (`0x` and up to 32
+/// digits).
+fn new_id() -> u128 {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    static SEED: OnceLock<RandomState> = OnceLock::new();
+    static KEYS: OnceLock<[RandomState; 2]> = OnceLock::new();
+    // Each half is a counter hashed with a key drawn at random (SipHash with
+    // the standard library's random keys): unpredictable without the keys.
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    // The counter makes ids unique; hashing it with a random key makes them
-    // unpredictable. Hashing is a bijection on u64 only by chance, so the
-    // counter's low bits are kept in the id too.
-    let scrambled = SEED.get_or_init(RandomState::new).hash_one(n);
-    format!("0x{:08x}{:08x}", scrambled >> 32, n & 0xffff_ffff)
+    let [high, low] = KEYS.get_or_init(|| [RandomState::new(), RandomState::new()]);
+    (u128::from(high.hash_one(n)) << 64) | u128::from(low.hash_one(n))
 }
 
 /// `{"jsonrpc":"2.0","method":NAME,"params":{"subscription":ID,"result":`
@@ -389,4 +480,45 @@ fn error_notification(method: &str, id: &str, error: &ErrorObject) -> Bytes {
 fn put_json_string(dst: &mut BytesMut, s: &str) {
     // Serializing a string cannot fail.
     let _ = write_json(dst, s);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_quantities_without_leading_zeros() {
+        for _ in 0..10_000 {
+            let id = format!("{:#x}", new_id());
+            let digits = id.strip_prefix("0x").unwrap();
+            assert!(!digits.starts_with('0') || digits == "0", "{id}");
+            assert!(digits.len() <= 32, "{id}");
+            assert_eq!(quantity(&id).map(|n| format!("{n:#x}")), Some(id));
+        }
+    }
+
+    #[test]
+    fn ids_differ() {
+        let ids: std::collections::HashSet<u128> = (0..10_000).map(|_| new_id()).collect();
+        assert_eq!(ids.len(), 10_000);
+        // 128 random bits: about half of them are set.
+        let ones: u32 = ids.iter().map(|id| id.count_ones()).sum();
+        assert!(
+            (600_000..680_000).contains(&ones),
+            "{ones} of 1,280,000 bits set"
+        );
+    }
+
+    #[test]
+    fn quantities_are_read_with_or_without_leading_zeros() {
+        assert_eq!(quantity("0x546721a0000000e"), Some(0x546721a0000000e));
+        assert_eq!(quantity("0x0546721a0000000e"), Some(0x546721a0000000e));
+        assert_eq!(quantity("0X00ff"), Some(0xff));
+        assert_eq!(quantity("0x0"), Some(0));
+        assert_eq!(quantity("0x"), None);
+        assert_eq!(quantity("546721a"), None);
+        assert_eq!(quantity("0xzz"), None);
+        assert_eq!(quantity(&format!("0x1{}", "0".repeat(32))), None);
+        assert_eq!(quantity(&format!("0x{}", "f".repeat(32))), Some(u128::MAX));
+    }
 }

@@ -15,7 +15,7 @@
 //! let listener = Endpoint::new("echo").bind().await?;
 //! let echo = service_fn(|frame: Bytes| async move { Ok::<_, std::io::Error>(frame) });
 //! tower_ipc::serve(listener, LengthPrefixed::new(), echo)
-//!     .with_graceful_shutdown(async { tokio::signal::ctrl_c().await.unwrap() })
+//!     .with_graceful_shutdown(tower_ipc::server::shutdown_signal()) // Ctrl-C, SIGTERM
 //!     .await?;
 //! # Ok(())
 //! # }
@@ -51,6 +51,7 @@ pub(crate) mod connection;
 mod events;
 mod protocol;
 mod serve;
+mod signal;
 mod summary;
 mod watch;
 
@@ -60,6 +61,7 @@ pub use protocol::Protocol;
 #[doc(hidden)]
 pub use protocol::{Closed, Connecting};
 pub use serve::{Serve, ServeFuture, WithGracefulShutdown};
+pub use signal::{ShutdownSignal, shutdown_signal};
 pub use summary::Summary;
 
 use tower::make::Shared;

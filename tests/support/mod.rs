@@ -121,3 +121,5 @@ pub async fn assert_echoes(endpoint: &Endpoint, message: &'static str) {
 }
 
 pub mod process;
+#[cfg(feature = "json-rpc")]
+pub mod wire;

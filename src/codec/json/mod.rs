@@ -283,7 +283,18 @@ impl JsonCodec {
         dst: &mut BytesMut,
         write: impl FnOnce(&mut BytesMut) -> io::Result<()>,
     ) -> io::Result<()> {
-        let max = self.max_frame_length;
+        self.encode_with_limit(dst, self.max_frame_length, write)
+    }
+
+    /// [`encode_with`](Self::encode_with) with a limit of the caller's
+    /// instead of the maximum frame length, for the JSON-RPC server, which
+    /// limits answers on its own terms.
+    pub(crate) fn encode_with_limit(
+        &mut self,
+        dst: &mut BytesMut,
+        max: usize,
+        write: impl FnOnce(&mut BytesMut) -> io::Result<()>,
+    ) -> io::Result<()> {
         let start = dst.len();
         let result = match self.framing_kind() {
             JsonFraming::ContentLength => content_length::encode(dst, max, write),

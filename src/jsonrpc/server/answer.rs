@@ -1,0 +1,84 @@
+//! Answers the server makes of its own, and request tracing.
+
+use tokio::time::Instant;
+use tower::BoxError;
+
+use super::super::{ErrorObject, Id, Response};
+
+/// The span a request runs in.
+pub(super) fn request_span(method: &str, id: Option<&Id>) -> tracing::Span {
+    tracing::debug_span!("request", %method, id = id.map_or("none", Id::as_json))
+}
+
+/// When a request started, if its duration will be logged.
+pub(super) fn started() -> Option<Instant> {
+    tracing::enabled!(tracing::Level::DEBUG).then(Instant::now)
+}
+
+/// Logs a request's duration and outcome (at debug level, in its span).
+pub(super) fn log_outcome(started: Option<Instant>, answer: Option<&Response>) {
+    let Some(started) = started else {
+        return;
+    };
+    let duration = started.elapsed();
+    match answer.and_then(Response::error_object) {
+        None => tracing::debug!(?duration, outcome = "ok", "request done"),
+        Some(error) => tracing::debug!(
+            ?duration,
+            outcome = "error",
+            code = error.code(),
+            "request failed"
+        ),
+    }
+}
+
+/// The answer to a request the shutdown deadline cut short.
+pub(super) fn cancelled(id: Id) -> Response {
+    Response::error(
+        id,
+        ErrorObject::new(
+            ErrorObject::SHUTTING_DOWN,
+            "cancelled: the server is shutting down",
+        ),
+    )
+}
+
+/// The answer to send, from what the service returned.
+pub(super) fn settle<E: Into<BoxError>>(
+    id: Option<Id>,
+    method: &str,
+    outcome: Result<Response, E>,
+) -> Option<Response> {
+    match (id, outcome) {
+        (Some(_), Ok(answer)) => Some(answer),
+        (Some(id), Err(err)) => Some(Response::error(id, error_object(err.into()))),
+        (None, Ok(_)) => None,
+        (None, Err(err)) => {
+            tracing::debug!(%method, error = %err.into(), "notification failed");
+            None
+        }
+    }
+}
+
+/// The error object for an error returned by middleware.
+fn error_object(err: BoxError) -> ErrorObject {
+    let err = match err.downcast::<ErrorObject>() {
+        Ok(object) => return *object,
+        Err(err) => err,
+    };
+    if err.is::<tower::timeout::error::Elapsed>() {
+        ErrorObject::new(ErrorObject::TIMEOUT, "request timed out")
+    } else if err.is::<tower::load_shed::error::Overloaded>() {
+        ErrorObject::new(ErrorObject::LIMIT_EXCEEDED, "server overloaded")
+    } else {
+        ErrorObject::internal_error(err)
+    }
+}
+
+/// Lets the subscriptions an answer opened start pushing: the answer is
+/// about to be written, ahead of any of their items.
+pub(super) fn activate(answer: &Response) {
+    if let Some(activation) = &answer.activation {
+        activation.activate();
+    }
+}

@@ -1,0 +1,251 @@
+//! The server's side of the wire: frames in, parsed into requests (with the
+//! policy for bad input), answers out (with the answer size limit).
+
+use std::io;
+
+use bytes::{BufMut, BytesMut};
+use tokio_util::codec::{Decoder, Encoder};
+
+use super::{
+    super::{
+        Context, ErrorObject, Id, Response,
+        message::{Entry, Incoming, id_in_head, parse_incoming},
+    },
+    connection::Outgoing,
+};
+use crate::codec::{JsonCodec, JsonFrame};
+
+/// Decodes a connection's frames into requests, and encodes its answers.
+pub(super) struct ServerCodec {
+    codec: JsonCodec,
+    context: Context,
+    max_batch_size: usize,
+    bad_input: BadInput,
+    answers: Answers,
+}
+
+/// What the server does about messages that are not requests.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct BadInputPolicy {
+    /// Close after answering a message that is not JSON, as geth does.
+    pub(super) close_on_parse_error: bool,
+    /// Close after this many messages in a row that held no request.
+    pub(super) max_in_a_row: usize,
+}
+
+/// Counts the bad messages in a row, and decides when to give up.
+struct BadInput {
+    policy: BadInputPolicy,
+    in_a_row: usize,
+    /// Why the connection closes, once the last answer is on its way.
+    closing: Option<String>,
+}
+
+impl ServerCodec {
+    pub(super) fn new(
+        codec: JsonCodec,
+        context: Context,
+        max_batch_size: usize,
+        policy: BadInputPolicy,
+        answers: Answers,
+    ) -> Self {
+        Self {
+            codec,
+            context,
+            max_batch_size,
+            bad_input: BadInput {
+                policy,
+                in_a_row: 0,
+                closing: None,
+            },
+            answers,
+        }
+    }
+
+    fn incoming(&mut self, frame: Option<JsonFrame>) -> io::Result<Option<Incoming>> {
+        let mut incoming = match frame {
+            None => return Ok(None),
+            Some(JsonFrame::Value(frame)) => {
+                parse_incoming(&frame, &self.context, self.max_batch_size)
+            }
+            Some(JsonFrame::TooLarge(err, head)) => Incoming::Single(Entry::Invalid(
+                id_in_head(&head).unwrap_or_else(Id::null),
+                ErrorObject::invalid_request(err),
+            )),
+        };
+        self.bad_input.judge(&mut incoming);
+        Ok(Some(incoming))
+    }
+
+    /// After the answer that gave up on the peer: no more requests.
+    fn check_open(&self) -> io::Result<()> {
+        match &self.bad_input.closing {
+            None => Ok(()),
+            Some(why) => Err(io::Error::new(io::ErrorKind::InvalidData, why.clone())),
+        }
+    }
+}
+
+impl BadInput {
+    /// Counts `incoming` if it holds no request; the message that makes the
+    /// server give up says so in its error answer.
+    fn judge(&mut self, incoming: &mut Incoming) {
+        let error = match incoming {
+            Incoming::Invalid(error) | Incoming::Single(Entry::Invalid(_, error)) => error,
+            Incoming::Batch(entries) => {
+                match entries.iter_mut().try_fold(None, |_, entry| match entry {
+                    Entry::Invalid(_, error) => Ok(Some(error)),
+                    Entry::Request(_) => Err(()),
+                }) {
+                    Ok(Some(last)) => last,
+                    _ => {
+                        self.in_a_row = 0;
+                        return;
+                    }
+                }
+            }
+            Incoming::Single(Entry::Request(_)) => {
+                self.in_a_row = 0;
+                return;
+            }
+        };
+        self.in_a_row += 1;
+        let why = if self.policy.close_on_parse_error && error.code() == ErrorObject::PARSE_ERROR {
+            "the message is not JSON".to_owned()
+        } else if self.in_a_row >= self.policy.max_in_a_row {
+            format!(
+                "{} messages in a row held no request (the limit is {})",
+                self.in_a_row, self.policy.max_in_a_row
+            )
+        } else {
+            return;
+        };
+        *error = ErrorObject::new(
+            error.code(),
+            format!("{}; closing the connection: {why}", error.message()),
+        );
+        tracing::debug!(reason = %why, "closing a connection after bad input");
+        self.closing = Some(format!("bad input: {why}"));
+    }
+}
+
+impl Decoder for ServerCodec {
+    type Item = Incoming;
+    type Error = io::Error;
+
+    fn decode(&mut self, src: &mut BytesMut) -> io::Result<Option<Incoming>> {
+        self.check_open()?;
+        let frame = self.codec.decode_frame(src)?;
+        self.incoming(frame)
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> io::Result<Option<Incoming>> {
+        self.check_open()?;
+        let frame = self.codec.decode_frame_eof(src)?;
+        self.incoming(frame)
+    }
+}
+
+impl Encoder<Outgoing> for ServerCodec {
+    type Error = io::Error;
+
+    fn encode(&mut self, outgoing: Outgoing, dst: &mut BytesMut) -> io::Result<()> {
+        self.answers.encode(outgoing, dst)
+    }
+}
+
+/// Writes answers into the connection's write buffer, framed, each within
+/// the answer size limit.
+#[derive(Clone, Debug)]
+pub(super) struct Answers {
+    codec: JsonCodec,
+    max_size: usize,
+}
+
+impl Answers {
+    pub(super) fn new(codec: JsonCodec, max_size: usize) -> Self {
+        Self { codec, max_size }
+    }
+
+    /// Frames `outgoing` into `dst`. An answer over the limit is replaced by
+    /// an error answer for its id that names the limit and the size; in a
+    /// batch, the largest answers are replaced until the batch fits. The
+    /// framing itself is not limited: an error answer must reach its caller.
+    pub(super) fn encode(&mut self, outgoing: Outgoing, dst: &mut BytesMut) -> io::Result<()> {
+        let max = self.max_size;
+        match outgoing {
+            Outgoing::Nothing => Ok(()),
+            Outgoing::One(answer) => self.codec.encode_with_limit(dst, usize::MAX, |dst| {
+                let start = dst.len();
+                answer.write_json(dst);
+                let size = dst.len() - start;
+                if size > max {
+                    dst.truncate(start);
+                    too_large(answer.id().clone(), size, max).write_json(dst);
+                }
+                Ok(())
+            }),
+            Outgoing::Batch(answers) => self.codec.encode_with_limit(dst, usize::MAX, |dst| {
+                write_batch(answers, dst, max);
+                Ok(())
+            }),
+            Outgoing::Pushed(message) => self.codec.encode_with_limit(dst, usize::MAX, |dst| {
+                dst.put_slice(&message);
+                Ok(())
+            }),
+        }
+    }
+}
+
+/// Writes a batch's answers as an array within `max` bytes.
+fn write_batch(mut answers: Vec<Response>, dst: &mut BytesMut, max: usize) {
+    let start = dst.len();
+    let mut sizes = Vec::with_capacity(answers.len());
+    put_array(dst, &answers, |size| sizes.push(size));
+    let mut total = dst.len() - start;
+    if total <= max {
+        return;
+    }
+    // Replace the largest answers with errors until the batch fits; each
+    // error is small, bounded by its id.
+    let mut order: Vec<usize> = (0..answers.len()).collect();
+    order.sort_unstable_by_key(|&i| std::cmp::Reverse(sizes[i]));
+    let mut scratch = BytesMut::new();
+    for i in order {
+        if total <= max {
+            break;
+        }
+        let error = too_large(answers[i].id().clone(), sizes[i], max);
+        scratch.clear();
+        error.write_json(&mut scratch);
+        total = total - sizes[i] + scratch.len();
+        answers[i] = error;
+    }
+    dst.truncate(start);
+    put_array(dst, &answers, |_| {});
+}
+
+/// Writes `[a,b,...]`, telling `size` each answer's length.
+fn put_array(dst: &mut BytesMut, answers: &[Response], mut size: impl FnMut(usize)) {
+    dst.put_u8(b'[');
+    for (i, answer) in answers.iter().enumerate() {
+        if i > 0 {
+            dst.put_u8(b',');
+        }
+        let before = dst.len();
+        answer.write_json(dst);
+        size(dst.len() - before);
+    }
+    dst.put_u8(b']');
+}
+
+/// The error answer for an answer of `size` bytes over the limit `max`.
+fn too_large(id: Id, size: usize, max: usize) -> Response {
+    Response::error(
+        id,
+        ErrorObject::new(
+            ErrorObject::RESPONSE_TOO_LARGE,
+            format!("Response too large: {size} bytes exceed the limit of {max}"),
+        ),
+    )
+}
