@@ -16,7 +16,6 @@ const server = new jayson.Server({
   eth_blockNumber: (_args, done) => done(null, `0x${number.toString(16)}`),
   net_version: (_args, done) => done(null, '1337'),
   web3_clientVersion: (_args, done) => done(null, 'jayson/5.0.0'),
-  interop_echo: ([value], done) => done(null, value),
   interop_echoAfter: ([value, ms], done) => setTimeout(() => done(null, value), Math.min(ms, 10_000)),
   interop_bigAnswer: ([len], done) => {
     if (!Number.isInteger(len) || len < 0 || len > 64 << 20) {

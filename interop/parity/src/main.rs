@@ -1,7 +1,7 @@
 //! The interop suite's methods on parity's `jsonrpc-ipc-server` and
 //! `jsonrpc-pubsub`, for tower-ipc's `JsonRpcClient` to call:
 //! `eth_chainId`, `eth_blockNumber`, `net_version`, `web3_clientVersion`,
-//! `interop_echo`, `interop_echoAfter`, `interop_bigAnswer`, and
+//! `interop_echoAfter`, `interop_bigAnswer`, and
 //! `eth_subscribe ["newHeads"]` / `eth_unsubscribe` (a head every 50 ms).
 //!
 //! `interop-parity SOCKET` serves on the Unix socket SOCKET until killed.
@@ -44,10 +44,6 @@ fn main() -> std::io::Result<()> {
     io.add_sync_method("net_version", |_| Ok(json!("1337")));
     io.add_sync_method("web3_clientVersion", |_| {
         Ok(json!("jsonrpc-ipc-server/18.0.0"))
-    });
-    io.add_sync_method("interop_echo", |params: Params| {
-        let (value,): (Value,) = params.parse()?;
-        Ok(value)
     });
     io.add_method("interop_echoAfter", |params: Params| async move {
         let (value, ms): (Value, u64) = params.parse()?;

@@ -6,9 +6,10 @@
 //!   each a parameterless handler `|(): ()|`;
 //! - `eth_subscribe` / `eth_unsubscribe` for `["newHeads"]`, a new head every
 //!   50 ms, pushed as `eth_subscription` notifications;
-//! - `interop_echo [value]`, `interop_echoAfter [value, ms]` (answers late, so
-//!   that answers come back in another order than the calls went out), and
-//!   `interop_bigAnswer [len]` (a string of `0x` and `len` hex digits).
+//! - `interop_echoAfter [value, ms]`, answering `value` after `ms`
+//!   milliseconds (so that answers come back in another order than the calls
+//!   went out), and `interop_bigAnswer [len]`, a string of `0x` and `len` hex
+//!   digits.
 //!
 //! `interop-server SOCKET` serves on the Unix socket SOCKET until killed.
 
@@ -63,9 +64,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         })
         .method("web3_clientVersion", |(): ()| async move {
             Ok::<_, ErrorObject>(concat!("tower-ipc-interop/v", env!("CARGO_PKG_VERSION")))
-        })
-        .method("interop_echo", |(value,): (Value,)| async move {
-            Ok::<_, ErrorObject>(value)
         })
         .method(
             "interop_echoAfter",
