@@ -85,7 +85,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             new_heads,
         );
 
-    let listener = Endpoint::new(&path).bind().await?;
+    let listener = Endpoint::path(&path).bind().await?;
     println!("listening on {path}");
     tower_ipc::serve(listener, JsonRpc::new(), router).await?;
     Ok(())

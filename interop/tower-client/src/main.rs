@@ -48,7 +48,7 @@ fn new_heads_subscription() -> Subscription {
 
 async fn connect(path: &str) -> Result<JsonRpcClient, String> {
     JsonRpcClient::builder()
-        .connect(&Endpoint::new(path))
+        .connect(&Endpoint::path(path))
         .await
         .map_err(|e| format!("connect: {e}"))
 }
