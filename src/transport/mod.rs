@@ -34,6 +34,7 @@
 
 pub mod child;
 mod connect;
+mod connect_options;
 mod error;
 mod listener;
 mod options;
@@ -54,7 +55,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::Endpoint;
 
 pub use child::ChildPipes;
-pub(crate) use connect::{connect_once, connect_with_retry};
+pub(crate) use connect::connect;
+pub use connect_options::ConnectOptions;
 pub use listener::IpcListener;
 pub(crate) use listener::bind;
 pub use options::BindOptions;
