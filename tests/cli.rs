@@ -156,6 +156,31 @@ async fn call_prints_the_result_of_params_by_position_and_by_name() {
     assert_eq!(by_name.stderr, "");
 }
 
+/// Without `--timeout` each call connects once; a burst of them finds the
+/// demo server's pipe instances (or socket queue) busy for a moment, which
+/// `connect` waits out.
+#[tokio::test]
+async fn twenty_simultaneous_calls_without_a_timeout_all_succeed() {
+    let demo = Demo::start("stream").await;
+    let calls = (0..20).map(|i| {
+        let params = format!("[{i}, {i}]");
+        let endpoint = demo.endpoint.clone();
+        tokio::spawn(async move { run(&["call", &endpoint, "add", &params]).await })
+    });
+    for (i, call) in futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let call = call.unwrap();
+        assert_eq!(
+            (call.code(), call.stdout.as_str()),
+            (Some(0), format!("{}\n", 2 * i).as_str()),
+            "call {i}: {call:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn piped_results_are_compact_json_on_one_line() {
     let demo = Demo::start("stream").await;
