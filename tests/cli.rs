@@ -43,8 +43,16 @@ fn tower_ipc(args: &[&str]) -> Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    // A console of its own (without a window), which `interrupt` sends
+    // Ctrl-C to: Ctrl-C goes to every process of a console.
+    #[cfg(windows)]
+    command.creation_flags(CREATE_NO_WINDOW);
     command
 }
+
+/// `CREATE_NO_WINDOW`: a console process gets a console with no window.
+#[cfg(windows)]
+const CREATE_NO_WINDOW: u32 = 0x0800_0000;
 
 /// How a command ended and what it printed.
 #[derive(Debug)]
@@ -90,9 +98,8 @@ async fn finish(child: Child) -> Run {
 
 /// `tower-ipc serve --demo`, running until dropped.
 struct Demo {
-    /// Held for its drop, which kills the server; read by the Unix tests
-    /// that signal it.
-    #[cfg_attr(not(unix), allow(dead_code))]
+    /// Held for its drop, which kills the server; read by the tests that
+    /// interrupt it.
     child: Child,
     endpoint: String,
 }
@@ -318,17 +325,29 @@ async fn subscribe_with_a_count_unsubscribes_and_exits() {
     );
 }
 
-#[cfg(unix)]
-fn interrupt(child: &Child) {
+/// Presses Ctrl-C for `child`: SIGINT on Unix; on Windows, CTRL_C_EVENT
+/// in its console, sent by `.ci/windows/peers/ctrl-c.c`.
+async fn interrupt(child: &Child) {
     let pid = child.id().unwrap().to_string();
-    let sent = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
+    #[cfg(unix)]
+    let mut sender = Command::new("kill");
+    #[cfg(unix)]
+    sender.args(["-INT", &pid]);
+    #[cfg(windows)]
+    let mut sender = Command::new(support::windows_peer("ctrl-c"));
+    #[cfg(windows)]
+    sender.arg(&pid);
+    let sent = timeout(PATIENCE, sender.output())
+        .await
+        .expect("sending Ctrl-C hung")
         .unwrap();
-    assert!(sent.success());
+    assert!(
+        sent.status.success(),
+        "Ctrl-C not sent: {}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
 }
 
-#[cfg(unix)]
 #[tokio::test]
 async fn ctrl_c_ends_a_subscription_with_an_unsubscribe() {
     let (endpoint, seen) = serve_in_process(counting_router()).await;
@@ -337,7 +356,7 @@ async fn ctrl_c_ends_a_subscription_with_an_unsubscribe() {
         .unwrap();
     let mut stdout = lines(&mut child);
     assert_eq!(next_line(&mut stdout).await, "1");
-    interrupt(&child);
+    interrupt(&child).await;
     // Still reading: a closed stdout would end the command another way.
     let ended = finish(child).await;
     drop(stdout);
@@ -349,19 +368,22 @@ async fn ctrl_c_ends_a_subscription_with_an_unsubscribe() {
     );
 }
 
-#[cfg(unix)]
 #[tokio::test]
 async fn ctrl_c_stops_the_demo_server_gracefully() {
     let demo = Demo::start("stream").await;
     let mut child = demo.child;
-    interrupt(&child);
+    interrupt(&child).await;
     let status = timeout(PATIENCE, child.wait()).await.unwrap().unwrap();
     assert_eq!(status.code(), Some(0));
     // The listener was dropped in order: its socket file is gone.
+    #[cfg(unix)]
     assert!(!std::path::Path::new(&demo.endpoint).exists());
+    // The process is gone, and its pipe with it.
+    let endpoint = tower_ipc::Endpoint::new(&demo.endpoint);
+    let err = endpoint.connect().await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::NotFound, "{err}");
 }
 
-#[cfg(unix)]
 #[tokio::test]
 async fn a_second_ctrl_c_stops_the_demo_server_at_once() {
     let name = support::endpoint("cli-demo").to_string();
@@ -379,7 +401,7 @@ async fn a_second_ctrl_c_stops_the_demo_server_at_once() {
     });
     assert_eq!(client.call::<i64, _>("add", (1, 1)).await.unwrap(), 2);
 
-    interrupt(&server);
+    interrupt(&server).await;
     let announced = loop {
         let line = timeout(PATIENCE, stderr.next_line())
             .await
@@ -394,7 +416,7 @@ async fn a_second_ctrl_c_stops_the_demo_server_at_once() {
         announced.contains("in flight on 1 connections"),
         "{announced}"
     );
-    interrupt(&server);
+    interrupt(&server).await;
     let status = timeout(PATIENCE, server.wait()).await.unwrap().unwrap();
     assert_eq!(status.code(), Some(130));
     assert!(sleeping.await.unwrap().unwrap_err().is_closed());
