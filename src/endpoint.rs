@@ -232,7 +232,7 @@ impl Endpoint {
     /// [timeout](ConnectOptions::timeout) it is
     /// [`connect_timeout`](Endpoint::connect_timeout), without one
     /// [`connect`](Endpoint::connect); on Windows it may open the pipe in
-    /// [message mode](ConnectOptions::message_mode).
+    /// message mode (see [`ConnectOptions`]).
     ///
     /// # Errors
     ///

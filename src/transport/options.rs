@@ -94,6 +94,15 @@ impl BindOptions {
     /// `GENERIC_WRITE` (which includes that right): [`Endpoint::connect`](crate::Endpoint::connect)
     /// asks for `GENERIC_READ | FILE_WRITE_DATA | FILE_WRITE_ATTRIBUTES`,
     /// and clients written with other libraries must do the same.
+    ///
+    /// A C client that opens the pipe with `GENERIC_READ | GENERIC_WRITE`
+    /// (as ipc.h's does) is therefore denied when it runs as another user.
+    /// The safe fix is in the client: `CreateFile` with `GENERIC_READ |
+    /// FILE_WRITE_DATA | FILE_WRITE_ATTRIBUTES`, which is all a client needs
+    /// (the last right lets it switch to message read mode). Granting
+    /// `GENERIC_WRITE` with an `sddl(..)` of your own (Windows) would let
+    /// every user it names create instances of the pipe and pose as this
+    /// server to its clients.
     pub fn allow_local_users(mut self) -> Self {
         self.local_users = true;
         self
