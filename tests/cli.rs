@@ -43,16 +43,22 @@ fn tower_ipc(args: &[&str]) -> Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    // A console of its own (without a window), which `interrupt` sends
-    // Ctrl-C to: Ctrl-C goes to every process of a console.
+    command
+}
+
+/// `tower-ipc ARGS`, ready for [`interrupt`]: on Windows in a console of its
+/// own (without a window), since Ctrl-C goes to every process of a console.
+/// (Only where needed: under Wine, each console is a process more to start,
+/// and starting many at once sometimes fails.)
+fn interruptible_tower_ipc(args: &[&str]) -> Command {
+    let mut command = tower_ipc(args);
+    /// `CREATE_NO_WINDOW`: a console process gets a console with no window.
+    #[cfg(windows)]
+    const CREATE_NO_WINDOW: u32 = 0x0800_0000;
     #[cfg(windows)]
     command.creation_flags(CREATE_NO_WINDOW);
     command
 }
-
-/// `CREATE_NO_WINDOW`: a console process gets a console with no window.
-#[cfg(windows)]
-const CREATE_NO_WINDOW: u32 = 0x0800_0000;
 
 /// How a command ended and what it printed.
 #[derive(Debug)]
@@ -106,8 +112,17 @@ struct Demo {
 
 impl Demo {
     async fn start(framing: &str) -> Self {
+        Self::start_with(tower_ipc, framing).await
+    }
+
+    /// A demo server that [`interrupt`] can stop.
+    async fn start_interruptible() -> Self {
+        Self::start_with(interruptible_tower_ipc, "stream").await
+    }
+
+    async fn start_with(command: fn(&[&str]) -> Command, framing: &str) -> Self {
         let name = support::endpoint("cli-demo").to_string();
-        let mut child = tower_ipc(&["--framing", framing, "serve", "--demo", &name])
+        let mut child = command(&["--framing", framing, "serve", "--demo", &name])
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn the demo server");
@@ -325,8 +340,9 @@ async fn subscribe_with_a_count_unsubscribes_and_exits() {
     );
 }
 
-/// Presses Ctrl-C for `child`: SIGINT on Unix; on Windows, CTRL_C_EVENT
-/// in its console, sent by `.ci/windows/peers/ctrl-c.c`.
+/// Presses Ctrl-C for `child`, started by [`interruptible_tower_ipc`]:
+/// SIGINT on Unix; on Windows, CTRL_C_EVENT in its console, sent by
+/// `.ci/windows/peers/ctrl-c.c`.
 async fn interrupt(child: &Child) {
     let pid = child.id().unwrap().to_string();
     #[cfg(unix)]
@@ -351,7 +367,7 @@ async fn interrupt(child: &Child) {
 #[tokio::test]
 async fn ctrl_c_ends_a_subscription_with_an_unsubscribe() {
     let (endpoint, seen) = serve_in_process(counting_router()).await;
-    let mut child = tower_ipc(&["subscribe", &endpoint, "count_subscribe"])
+    let mut child = interruptible_tower_ipc(&["subscribe", &endpoint, "count_subscribe"])
         .spawn()
         .unwrap();
     let mut stdout = lines(&mut child);
@@ -370,7 +386,7 @@ async fn ctrl_c_ends_a_subscription_with_an_unsubscribe() {
 
 #[tokio::test]
 async fn ctrl_c_stops_the_demo_server_gracefully() {
-    let demo = Demo::start("stream").await;
+    let demo = Demo::start_interruptible().await;
     let mut child = demo.child;
     interrupt(&child).await;
     let status = timeout(PATIENCE, child.wait()).await.unwrap().unwrap();
@@ -387,7 +403,9 @@ async fn ctrl_c_stops_the_demo_server_gracefully() {
 #[tokio::test]
 async fn a_second_ctrl_c_stops_the_demo_server_at_once() {
     let name = support::endpoint("cli-demo").to_string();
-    let mut server = tower_ipc(&["serve", "--demo", &name]).spawn().unwrap();
+    let mut server = interruptible_tower_ipc(&["serve", "--demo", &name])
+        .spawn()
+        .unwrap();
     let mut stdout = lines(&mut server);
     let listening = next_line(&mut stdout).await;
     let endpoint = tower_ipc::Endpoint::new(listening.trim_start_matches("listening on "));

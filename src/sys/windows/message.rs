@@ -290,10 +290,10 @@ impl MessagePipe {
     /// when the pipe is closed meanwhile.
     fn finish(&self, op: &mut Operation) -> io::Result<Completion> {
         let handles = [op.event.as_raw_handle(), self.closed.as_raw_handle()];
-        // SAFETY: both events are open for the duration of the call.
         let woke = if op.is_complete() {
             WAIT_OBJECT_0
         } else {
+            // SAFETY: both events are open for the duration of the call.
             unsafe { WaitForMultipleObjects(2, handles.as_ptr(), 0, INFINITE) }
         };
         if woke != WAIT_OBJECT_0 {
