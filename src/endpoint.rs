@@ -177,7 +177,9 @@ impl Endpoint {
     /// pausing at most 10 ms between attempts, as Win32's `WaitNamedPipe`
     /// waits for a free instance (without holding a thread). A burst of
     /// clients larger than the backlog is served this way rather than
-    /// turned away.
+    /// turned away. (macOS and the BSDs report a full socket queue as a
+    /// refused connection, which only
+    /// [`connect_timeout`](Endpoint::connect_timeout) retries.)
     ///
     /// # Errors
     ///
