@@ -51,6 +51,7 @@ fn tower_ipc(args: &[&str]) -> Command {
 /// (Only where needed: under Wine, each console is a process more to start,
 /// and starting many at once sometimes fails.)
 fn interruptible_tower_ipc(args: &[&str]) -> Command {
+    #[cfg_attr(not(windows), allow(unused_mut))]
     let mut command = tower_ipc(args);
     /// `CREATE_NO_WINDOW`: a console process gets a console with no window.
     #[cfg(windows)]
