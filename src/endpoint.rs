@@ -2,7 +2,7 @@
 
 use std::{fmt, io, time::Duration};
 
-use crate::transport::{self, BindOptions, IpcListener, IpcStream};
+use crate::transport::{self, BindOptions, ConnectOptions, IpcListener, IpcStream};
 
 /// Where a server listens and a client connects: one name for every platform.
 ///
@@ -180,7 +180,8 @@ impl Endpoint {
         transport::bind(self, options).await
     }
 
-    /// Connects to this endpoint with a single attempt.
+    /// Connects to this endpoint with a single attempt, which waits out a
+    /// busy endpoint but not a missing one.
     ///
     /// ```
     /// use std::io::ErrorKind;
@@ -197,19 +198,37 @@ impl Endpoint {
     /// # }
     /// ```
     ///
+    /// # Busy endpoints
+    ///
+    /// A server that exists but has no room for one more client right now
+    /// is busy: every named pipe instance is taken (the listener keeps a
+    /// [backlog](crate::transport::BindOptions::backlog) of them and
+    /// creates another as it accepts each client), or a Unix socket's queue
+    /// of connections waiting to be accepted is full. That passes as the
+    /// server accepts, so `connect` tries again for up to **5 seconds**,
+    /// pausing at most 10 ms between attempts, as Win32's `WaitNamedPipe`
+    /// waits for a free instance (without holding a thread). A burst of
+    /// clients larger than the backlog is served this way rather than
+    /// turned away. (macOS and the BSDs report a full socket queue as a
+    /// refused connection, which only
+    /// [`connect_timeout`](Endpoint::connect_timeout) retries.)
+    ///
     /// # Errors
     ///
     /// Fails at once when nothing listens ([`io::ErrorKind::NotFound`] or
-    /// [`io::ErrorKind::ConnectionRefused`]) or every pipe instance is busy;
-    /// use [`connect_timeout`](Endpoint::connect_timeout) to wait for a
-    /// server that is starting or busy. Every error message names the endpoint.
+    /// [`io::ErrorKind::ConnectionRefused`]); use
+    /// [`connect_timeout`](Endpoint::connect_timeout) to wait for a server
+    /// that is starting. Fails with the busy error (on Windows
+    /// `ERROR_PIPE_BUSY`, on Unix [`io::ErrorKind::WouldBlock`]) when the
+    /// endpoint stayed busy for 5 seconds. Every error message names the
+    /// endpoint.
     pub async fn connect(&self) -> io::Result<IpcStream> {
-        transport::connect_once(self).await
+        self.connect_with(&ConnectOptions::new()).await
     }
 
     /// Connects to this endpoint, retrying while the failure is transient (no
-    /// server yet, connection refused while it restarts, all pipe instances
-    /// busy) with backoff, for at most `timeout`.
+    /// server yet, connection refused while it restarts, the endpoint busy)
+    /// with backoff, for at most `timeout`.
     ///
     /// A client started before its server connects as soon as the server is up:
     ///
@@ -239,7 +258,24 @@ impl Endpoint {
     /// waited and the last failure when `timeout` elapses, and at once on an
     /// error that retrying cannot cure (permission denied, an invalid name).
     pub async fn connect_timeout(&self, timeout: Duration) -> io::Result<IpcStream> {
-        transport::connect_with_retry(self, timeout).await
+        self.connect_with(&ConnectOptions::new().timeout(timeout))
+            .await
+    }
+
+    /// Connects to this endpoint as `options` say: with a
+    /// [timeout](ConnectOptions::timeout) it is
+    /// [`connect_timeout`](Endpoint::connect_timeout), without one
+    /// [`connect`](Endpoint::connect); on Windows it may open the pipe in
+    /// message mode (see [`ConnectOptions`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Endpoint::connect) or
+    /// [`connect_timeout`](Endpoint::connect_timeout), and
+    /// [`io::ErrorKind::InvalidInput`] for message mode on an endpoint that
+    /// is not a named pipe.
+    pub async fn connect_with(&self, options: &ConnectOptions) -> io::Result<IpcStream> {
+        transport::connect(self, options).await
     }
 }
 

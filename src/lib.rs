@@ -71,6 +71,7 @@
 //! | set limits: connections, requests in flight, idle and shutdown timeouts | [`Server`] |
 //! | decide who may connect | [`transport::BindOptions`] (socket mode, group, pipe descriptor), [`server::authorize`] (a policy over the caller's uid, gid, pid) |
 //! | start and supervise a child process | [`process`], `examples/supervisor.rs` |
+//! | talk to C programs on message-type Windows pipes (ipc.h) | `examples/ipch.rs`, [`codec::PerMessage`], [`codec::NulTerminated`], message mode in [`transport::BindOptions`] and [`transport::ConnectOptions`] |
 //! | poke an endpoint from a shell, serve a demo, measure round trips | the `tower-ipc` command-line tool (feature `cli`): `cargo install --path . --features cli`, then `tower-ipc --help` |
 //!
 //! # Features

@@ -46,6 +46,21 @@ fn tower_ipc(args: &[&str]) -> Command {
     command
 }
 
+/// `tower-ipc ARGS`, ready for [`interrupt`]: on Windows in a console of its
+/// own (without a window), since Ctrl-C goes to every process of a console.
+/// (Only where needed: under Wine, each console is a process more to start,
+/// and starting many at once sometimes fails.)
+fn interruptible_tower_ipc(args: &[&str]) -> Command {
+    #[cfg_attr(not(windows), allow(unused_mut))]
+    let mut command = tower_ipc(args);
+    /// `CREATE_NO_WINDOW`: a console process gets a console with no window.
+    #[cfg(windows)]
+    const CREATE_NO_WINDOW: u32 = 0x0800_0000;
+    #[cfg(windows)]
+    command.creation_flags(CREATE_NO_WINDOW);
+    command
+}
+
 /// How a command ended and what it printed.
 #[derive(Debug)]
 struct Run {
@@ -90,17 +105,25 @@ async fn finish(child: Child) -> Run {
 
 /// `tower-ipc serve --demo`, running until dropped.
 struct Demo {
-    /// Held for its drop, which kills the server; read by the Unix tests
-    /// that signal it.
-    #[cfg_attr(not(unix), allow(dead_code))]
+    /// Held for its drop, which kills the server; read by the tests that
+    /// interrupt it.
     child: Child,
     endpoint: String,
 }
 
 impl Demo {
     async fn start(framing: &str) -> Self {
+        Self::start_with(tower_ipc, framing).await
+    }
+
+    /// A demo server that [`interrupt`] can stop.
+    async fn start_interruptible() -> Self {
+        Self::start_with(interruptible_tower_ipc, "stream").await
+    }
+
+    async fn start_with(command: fn(&[&str]) -> Command, framing: &str) -> Self {
         let name = support::endpoint("cli-demo").to_string();
-        let mut child = tower_ipc(&["--framing", framing, "serve", "--demo", &name])
+        let mut child = command(&["--framing", framing, "serve", "--demo", &name])
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn the demo server");
@@ -154,6 +177,31 @@ async fn call_prints_the_result_of_params_by_position_and_by_name() {
     let by_name = run(&["call", &demo.endpoint, "add", r#"{"a": 40, "b": 2}"#]).await;
     assert_eq!((by_name.code(), by_name.stdout.as_str()), (Some(0), "42\n"));
     assert_eq!(by_name.stderr, "");
+}
+
+/// Without `--timeout` each call connects once; a burst of them finds the
+/// demo server's pipe instances (or socket queue) busy for a moment, which
+/// `connect` waits out.
+#[tokio::test]
+async fn twenty_simultaneous_calls_without_a_timeout_all_succeed() {
+    let demo = Demo::start("stream").await;
+    let calls = (0..20).map(|i| {
+        let params = format!("[{i}, {i}]");
+        let endpoint = demo.endpoint.clone();
+        tokio::spawn(async move { run(&["call", &endpoint, "add", &params]).await })
+    });
+    for (i, call) in futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let call = call.unwrap();
+        assert_eq!(
+            (call.code(), call.stdout.as_str()),
+            (Some(0), format!("{}\n", 2 * i).as_str()),
+            "call {i}: {call:?}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -293,26 +341,39 @@ async fn subscribe_with_a_count_unsubscribes_and_exits() {
     );
 }
 
-#[cfg(unix)]
-fn interrupt(child: &Child) {
+/// Presses Ctrl-C for `child`, started by [`interruptible_tower_ipc`]:
+/// SIGINT on Unix; on Windows, CTRL_C_EVENT in its console, sent by
+/// `.ci/windows/peers/ctrl-c.c`.
+async fn interrupt(child: &Child) {
     let pid = child.id().unwrap().to_string();
-    let sent = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
+    #[cfg(unix)]
+    let mut sender = Command::new("kill");
+    #[cfg(unix)]
+    sender.args(["-INT", &pid]);
+    #[cfg(windows)]
+    let mut sender = Command::new(support::windows_peer("ctrl-c"));
+    #[cfg(windows)]
+    sender.arg(&pid);
+    let sent = timeout(PATIENCE, sender.output())
+        .await
+        .expect("sending Ctrl-C hung")
         .unwrap();
-    assert!(sent.success());
+    assert!(
+        sent.status.success(),
+        "Ctrl-C not sent: {}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
 }
 
-#[cfg(unix)]
 #[tokio::test]
 async fn ctrl_c_ends_a_subscription_with_an_unsubscribe() {
     let (endpoint, seen) = serve_in_process(counting_router()).await;
-    let mut child = tower_ipc(&["subscribe", &endpoint, "count_subscribe"])
+    let mut child = interruptible_tower_ipc(&["subscribe", &endpoint, "count_subscribe"])
         .spawn()
         .unwrap();
     let mut stdout = lines(&mut child);
     assert_eq!(next_line(&mut stdout).await, "1");
-    interrupt(&child);
+    interrupt(&child).await;
     // Still reading: a closed stdout would end the command another way.
     let ended = finish(child).await;
     drop(stdout);
@@ -324,23 +385,28 @@ async fn ctrl_c_ends_a_subscription_with_an_unsubscribe() {
     );
 }
 
-#[cfg(unix)]
 #[tokio::test]
 async fn ctrl_c_stops_the_demo_server_gracefully() {
-    let demo = Demo::start("stream").await;
+    let demo = Demo::start_interruptible().await;
     let mut child = demo.child;
-    interrupt(&child);
+    interrupt(&child).await;
     let status = timeout(PATIENCE, child.wait()).await.unwrap().unwrap();
     assert_eq!(status.code(), Some(0));
     // The listener was dropped in order: its socket file is gone.
+    #[cfg(unix)]
     assert!(!std::path::Path::new(&demo.endpoint).exists());
+    // The process is gone, and its pipe with it.
+    let endpoint = tower_ipc::Endpoint::new(&demo.endpoint);
+    let err = endpoint.connect().await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::NotFound, "{err}");
 }
 
-#[cfg(unix)]
 #[tokio::test]
 async fn a_second_ctrl_c_stops_the_demo_server_at_once() {
     let name = support::endpoint("cli-demo").to_string();
-    let mut server = tower_ipc(&["serve", "--demo", &name]).spawn().unwrap();
+    let mut server = interruptible_tower_ipc(&["serve", "--demo", &name])
+        .spawn()
+        .unwrap();
     let mut stdout = lines(&mut server);
     let listening = next_line(&mut stdout).await;
     let endpoint = tower_ipc::Endpoint::new(listening.trim_start_matches("listening on "));
@@ -354,7 +420,7 @@ async fn a_second_ctrl_c_stops_the_demo_server_at_once() {
     });
     assert_eq!(client.call::<i64, _>("add", (1, 1)).await.unwrap(), 2);
 
-    interrupt(&server);
+    interrupt(&server).await;
     let announced = loop {
         let line = timeout(PATIENCE, stderr.next_line())
             .await
@@ -369,7 +435,7 @@ async fn a_second_ctrl_c_stops_the_demo_server_at_once() {
         announced.contains("in flight on 1 connections"),
         "{announced}"
     );
-    interrupt(&server);
+    interrupt(&server).await;
     let status = timeout(PATIENCE, server.wait()).await.unwrap().unwrap();
     assert_eq!(status.code(), Some(130));
     assert!(sleeping.await.unwrap().unwrap_err().is_closed());

@@ -4,7 +4,8 @@
 //! CI does), and clients in child processes that drop to another uid show
 //! what other users can and cannot do. Each such test runs its own binary
 //! again (`--exact` its own name) with an environment variable that selects
-//! the client's side; without root they say so and check nothing.
+//! the client's side: a copy of it in /tmp, so that the other user can run it
+//! wherever the checkout is. Without root they say so and check nothing.
 //!
 //! Under Wine, which enforces little of Windows' access control, the tests
 //! show that the security descriptor is built (the SDDL round trips through
@@ -348,18 +349,65 @@ mod linux {
         names
     }
 
+    /// A copy of this test binary that other users can run, in a directory
+    /// of its own in /tmp (which every user may search); removed on drop.
+    ///
+    /// The binary itself may be out of their reach: a checkout in a
+    /// private directory (made by `mktemp -d`, or under a `0700` home)
+    /// keeps its build output there.
+    struct ReachableCopy {
+        dir: PathBuf,
+        exe: PathBuf,
+    }
+
+    impl ReachableCopy {
+        fn new() -> Self {
+            use std::os::unix::fs::PermissionsExt;
+            let dir = tmp_dir("client-exe");
+            let exe = dir.join("security-client");
+            let made = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))
+                .and_then(|()| std::fs::copy(std::env::current_exe()?, &exe))
+                .and_then(|_| {
+                    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755))
+                });
+            if let Err(err) = made {
+                let _ = std::fs::remove_dir_all(&dir);
+                panic!(
+                    "cannot run clients as another user on this machine: copying this test \
+                     binary to {} for them failed: {err}",
+                    exe.display()
+                );
+            }
+            Self { dir, exe }
+        }
+    }
+
+    impl Drop for ReachableCopy {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
     /// Runs `test`'s client side in a child process as `uid`:`gid` and
     /// checks that it ran and passed.
     async fn run_client_as(test: &str, endpoint: &Endpoint, uid: u32, gid: u32) {
-        let output: Output = tokio::process::Command::new(std::env::current_exe().unwrap())
+        let copy = ReachableCopy::new();
+        let output: Output = tokio::process::Command::new(&copy.exe)
             .args(["--exact", test, "--nocapture", "--test-threads=1"])
             .env(CLIENT_ENV, endpoint.as_path().unwrap())
+            .current_dir(&copy.dir)
             .uid(uid)
             .gid(gid)
             .kill_on_drop(true)
             .output()
             .await
-            .expect("spawn the client process");
+            .unwrap_or_else(|err| {
+                panic!(
+                    "cannot run clients as another user on this machine: starting {} as \
+                     {uid}:{gid} failed: {err} (is /tmp mounted noexec?)",
+                    copy.exe.display()
+                )
+            });
         let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(

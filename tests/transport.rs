@@ -8,7 +8,10 @@ use futures::future::join_all;
 use support::{PATIENCE, endpoint};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::timeout;
-use tower_ipc::{Endpoint, transport::IpcListener};
+use tower_ipc::{
+    Endpoint,
+    transport::{BindOptions, ConnectOptions, IpcListener, IpcStream},
+};
 
 /// Accepts one connection, echoes one 4-byte message on it and returns.
 async fn echo_once(listener: &mut IpcListener) {
@@ -248,33 +251,33 @@ mod windows {
     }
 }
 
-/// On Windows, one spare pipe instance serves them: the others find every
-/// instance busy, retry, and get the instances the listener creates as it
-/// hands each connected one over.
-#[tokio::test]
-async fn fifty_clients_connecting_at_the_same_moment_all_succeed() {
-    const CLIENTS: usize = 50;
-    let endpoint = endpoint("fifty");
-    let mut listener = endpoint.bind().await.unwrap();
-    let server = tokio::spawn(async move {
-        let mut served = Vec::new();
-        for _ in 0..CLIENTS {
-            let (mut stream, _) = listener.accept().await.unwrap();
-            served.push(tokio::spawn(async move {
-                let mut buf = [0u8; 4];
-                stream.read_exact(&mut buf).await.unwrap();
-                stream.write_all(&buf).await.unwrap();
-            }));
-        }
-        join_all(served).await;
-    });
-    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(CLIENTS));
-    let clients = (0..CLIENTS).map(|i| {
+/// Echoes one 4-byte message on each of `clients` connections, then ends.
+async fn serve_echoes(mut listener: IpcListener, clients: usize) {
+    let mut served = Vec::new();
+    for _ in 0..clients {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        served.push(tokio::spawn(async move {
+            let mut buf = [0u8; 4];
+            stream.read_exact(&mut buf).await.unwrap();
+            stream.write_all(&buf).await.unwrap();
+        }));
+    }
+    join_all(served).await;
+}
+
+/// `clients` clients connect at the same moment with a single `connect()`
+/// each, and each is answered.
+async fn clients_connect_at_once(options: BindOptions, clients: usize) {
+    let endpoint = endpoint("burst");
+    let listener = endpoint.bind_with(&options).await.unwrap();
+    let server = tokio::spawn(serve_echoes(listener, clients));
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(clients));
+    let connecting = (0..clients).map(|i| {
         let endpoint = endpoint.clone();
         let barrier = barrier.clone();
         tokio::spawn(async move {
             barrier.wait().await;
-            let mut stream = endpoint.connect_timeout(PATIENCE).await?;
+            let mut stream = endpoint.connect().await?;
             let message = u32::try_from(i).unwrap().to_be_bytes();
             stream.write_all(&message).await?;
             let mut buf = [0u8; 4];
@@ -283,18 +286,130 @@ async fn fifty_clients_connecting_at_the_same_moment_all_succeed() {
             io::Result::Ok(())
         })
     });
-    let results = timeout(PATIENCE, join_all(clients))
+    let results = timeout(PATIENCE, join_all(connecting))
         .await
         .expect("clients hung");
-    for result in results {
-        result
-            .unwrap()
-            .expect("every client connects and is answered");
+    for (i, result) in results.into_iter().enumerate() {
+        let connected = result.unwrap();
+        assert!(connected.is_ok(), "{options:?}: client {i}: {connected:?}");
     }
     timeout(PATIENCE, server)
         .await
         .expect("server hung")
         .unwrap();
+}
+
+/// On Windows the listener's backlog of pipe instances takes the first
+/// clients at once; the others find every instance busy and wait (in
+/// `connect`) for the ones the listener creates as it accepts.
+#[tokio::test]
+async fn fifty_clients_connecting_at_the_same_moment_all_succeed_and_are_served() {
+    clients_connect_at_once(BindOptions::new(), 50).await;
+}
+
+/// With room for one waiting client, all but a few find the endpoint busy
+/// (every pipe instance taken, or the socket's queue full) and wait it out.
+#[tokio::test]
+async fn fifty_clients_get_through_a_backlog_of_one() {
+    clients_connect_at_once(BindOptions::new().backlog(1), 50).await;
+}
+
+/// Fills the endpoint's backlog of one with clients that are not accepted:
+/// the next `connect` finds it busy. Returns the clients, which hold their
+/// places.
+async fn fill_a_backlog_of_one(endpoint: &Endpoint) -> Vec<IpcStream> {
+    let mut held = Vec::new();
+    // A Unix socket's queue takes one more than its backlog.
+    for _ in 0..4 {
+        match endpoint
+            .connect_with(&ConnectOptions::new().timeout(Duration::ZERO))
+            .await
+        {
+            Ok(stream) => held.push(stream),
+            Err(err) => {
+                assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+                assert!(!held.is_empty(), "{err}");
+                return held;
+            }
+        }
+    }
+    panic!("a backlog of one took {} clients", held.len());
+}
+
+#[tokio::test(start_paused = true)]
+async fn connect_waits_for_a_busy_endpoint_to_accept() {
+    let endpoint = endpoint("busy");
+    let mut listener = endpoint
+        .bind_with(&BindOptions::new().backlog(1))
+        .await
+        .unwrap();
+    let _held = fill_a_backlog_of_one(&endpoint).await;
+    let started = tokio::time::Instant::now();
+    let (connected, accepted) = tokio::join!(endpoint.connect(), async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        listener.accept().await
+    });
+    accepted.unwrap();
+    connected.expect("connected once the server accepted");
+    assert!(started.elapsed() >= Duration::from_secs(2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn connect_gives_up_on_an_endpoint_busy_for_five_seconds_and_says_so() {
+    let endpoint = endpoint("busy-long");
+    let _listener = endpoint
+        .bind_with(&BindOptions::new().backlog(1))
+        .await
+        .unwrap();
+    let _held = fill_a_backlog_of_one(&endpoint).await;
+    let started = tokio::time::Instant::now();
+    let err = endpoint.connect().await.unwrap_err();
+    let waited = started.elapsed();
+    assert!(
+        (Duration::from_secs(5)..Duration::from_secs(6)).contains(&waited),
+        "{waited:?}"
+    );
+    let message = err.to_string();
+    assert!(message.contains(&endpoint.to_string()), "{message}");
+    assert!(message.contains("for 5.0"), "{message}");
+    #[cfg(windows)]
+    {
+        assert_eq!(err.raw_os_error(), None, "wrapped: {err:?}");
+        assert!(
+            message.contains("all pipe instances stayed busy"),
+            "{message}"
+        );
+    }
+    #[cfg(unix)]
+    {
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "{err}");
+        assert!(message.contains("stayed full"), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn a_backlog_of_zero_is_refused_on_every_transport() {
+    for endpoint in [endpoint("zero"), Endpoint::new("tcp://127.0.0.1:0")] {
+        let err = endpoint
+            .bind_with(&BindOptions::new().backlog(0))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+        assert!(err.to_string().contains("backlog of 0"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn a_tcp_listener_takes_a_backlog() {
+    let endpoint = Endpoint::new("tcp://127.0.0.1:0");
+    let mut listener = endpoint
+        .bind_with(&BindOptions::new().backlog(8))
+        .await
+        .unwrap();
+    let endpoint = listener.endpoint().clone();
+    let client = tokio::spawn(async move { ping(&endpoint).await });
+    echo_once(&mut listener).await;
+    client.await.unwrap();
 }
 
 #[tokio::test]

@@ -58,6 +58,26 @@ win_missing_run_tools() {
   [ -f "$WIN_DLL" ] || echo "$WIN_DLL"
 }
 
+# C programs the Windows tests run (.ci/windows/peers/*.c): peers such as
+# the ipc.h-style server and client, and tools such as ctrl-c.
+WIN_PEERS_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/peers"
+
+# Builds each peer into DIR/NAME.exe when it is missing or older than its
+# source; quiet when nothing changed.
+win_build_peers() { # DIR
+  local out="$1" src name exe
+  mkdir -p "$out"
+  for src in "$WIN_PEERS_SRC"/*.c; do
+    name="$(basename "$src" .c)"
+    exe="$out/$name.exe"
+    [ -f "$exe" ] && [ "$exe" -nt "$src" ] && continue
+    win_log "building the test peer $name.exe"
+    "$MINGW_GCC" -O2 -s -Wall -Wextra -Werror -o "$exe.tmp" "$src" \
+      || { rm -f "$exe.tmp"; win_die "could not build $src"; }
+    mv -f "$exe.tmp" "$exe"
+  done
+}
+
 win_have_clippy() {
   [ -x "$WEB_CARGO_CLIPPY" ] && [ -x "$WEB_CLIPPY_DRIVER" ]
 }

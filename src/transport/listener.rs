@@ -27,11 +27,12 @@ enum Inner {
 
 pub(crate) async fn bind(endpoint: &Endpoint, options: &BindOptions) -> io::Result<IpcListener> {
     let error = |err| endpoint_error(Action::Listen, endpoint, err);
+    let backlog = options.checked_backlog().map_err(error)?;
     let (inner, endpoint) = match endpoint.addr() {
         #[cfg(unix)]
         Addr::Path(path) => {
             let (mode, group) = options.unix_access().map_err(error)?;
-            let listener = super::unix::UnixSocketListener::bind_path(path, mode, group)
+            let listener = super::unix::UnixSocketListener::bind_path(path, mode, group, backlog)
                 .await
                 .map_err(error)?;
             (Inner::Unix(listener), endpoint.clone())
@@ -41,7 +42,8 @@ pub(crate) async fn bind(endpoint: &Endpoint, options: &BindOptions) -> io::Resu
             options
                 .check_unenforceable("an abstract socket")
                 .map_err(error)?;
-            let listener = super::unix::UnixSocketListener::bind_abstract(name).map_err(error)?;
+            let listener =
+                super::unix::UnixSocketListener::bind_abstract(name, backlog).map_err(error)?;
             (Inner::Unix(listener), endpoint.clone())
         }
         #[cfg(windows)]
@@ -51,7 +53,8 @@ pub(crate) async fn bind(endpoint: &Endpoint, options: &BindOptions) -> io::Resu
         }
         Addr::Tcp(addr) => {
             options.check_unenforceable("TCP").map_err(error)?;
-            let listener = TcpListener::bind(addr.as_str()).await.map_err(error)?;
+            options.check_bytes_only("TCP").map_err(error)?;
+            let listener = super::tcp::bind(addr, backlog).await.map_err(error)?;
             // Name the port actually bound, which differs when `addr` asked for port 0.
             let bound = listener.local_addr().map_err(error)?;
             (Inner::Tcp(listener), Endpoint::tcp(bound.to_string()))
@@ -111,10 +114,7 @@ impl IpcListener {
                 Ok((stream.into(), peer))
             }
             #[cfg(windows)]
-            Inner::Pipe(listener) => {
-                let (pipe, peer) = listener.accept().await?;
-                Ok((pipe.into(), peer))
-            }
+            Inner::Pipe(listener) => listener.accept().await,
             Inner::Tcp(listener) => {
                 let (stream, peer) = Listener::accept(listener).await?;
                 Ok((stream.into(), peer))

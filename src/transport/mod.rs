@@ -15,11 +15,16 @@
 //!   that lets only the current user and SYSTEM in unless [`BindOptions`] say
 //!   otherwise; the first instance is created with
 //!   `FILE_FLAG_FIRST_PIPE_INSTANCE`, so a server cannot join a pipe someone
-//!   else already serves; remote clients are rejected; the next instance exists
-//!   before a connected one is handed over, so clients never find the name
-//!   missing between two accepts. Pipes have no half-close: shutting down
-//!   the write side of an [`IpcStream`] on a pipe does nothing, so a peer
-//!   learns the end of a conversation only when the pipe is closed.
+//!   else already serves; remote clients are rejected. The listener keeps a
+//!   [backlog](BindOptions::backlog) of instances waiting for clients and
+//!   creates one before it hands a connected one over, so clients never
+//!   find the name missing between two accepts, and a burst of them finds
+//!   free instances; [`Endpoint::connect`](crate::Endpoint::connect) waits
+//!   a busy pipe out. Pipes have no half-close: shutting down the write side
+//!   of an [`IpcStream`] on a pipe does nothing, so a peer learns the end of
+//!   a conversation only when the pipe is closed. Message-type pipes, for
+//!   peers that exchange messages, are a setting of [`BindOptions`] and
+//!   [`ConnectOptions`] (see [`PerMessage`](crate::codec::PerMessage)).
 //! - **TCP**, with `TCP_NODELAY`, for peers on other machines.
 //! - **Pipes between a parent and its child process**: [`child::spawn`]
 //!   starts a program and connects to its stdin and stdout; the child serves
@@ -34,6 +39,7 @@
 
 pub mod child;
 mod connect;
+mod connect_options;
 mod error;
 mod listener;
 mod options;
@@ -54,7 +60,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::Endpoint;
 
 pub use child::ChildPipes;
-pub(crate) use connect::{connect_once, connect_with_retry};
+pub(crate) use connect::connect;
+pub use connect_options::ConnectOptions;
 pub use listener::IpcListener;
 pub(crate) use listener::bind;
 pub use options::BindOptions;

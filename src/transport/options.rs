@@ -1,6 +1,10 @@
 use std::io;
 
-/// Who may connect to an endpoint, for [`Endpoint::bind_with`](crate::Endpoint::bind_with).
+/// How a listener is set up, for [`Endpoint::bind_with`](crate::Endpoint::bind_with):
+/// who may connect, how many clients may wait to be accepted, and on
+/// Windows whether pipes carry messages.
+///
+/// # Access
 ///
 /// The defaults are the safe choice: only the user running the server can
 /// connect (on Windows, SYSTEM too). Each method opens access deliberately:
@@ -31,6 +35,16 @@ use std::io;
 /// private to its user, so a socket shared with other users belongs in a
 /// directory such as `/run/my-daemon/`.
 ///
+/// # Backlog
+///
+/// [`backlog(n)`](Self::backlog) is how many clients may connect before the
+/// server accepts them. A Unix or TCP socket passes it to `listen`, whose
+/// queue the kernel keeps; a named pipe has no queue, so the listener keeps
+/// `n` pipe instances waiting for clients and creates a new one each time
+/// it hands a connected one to the server. Clients past the backlog find the
+/// endpoint busy, and [`Endpoint::connect`](crate::Endpoint::connect) waits
+/// that out (see there).
+///
 /// ```no_run
 /// use tower_ipc::{Endpoint, transport::BindOptions};
 ///
@@ -51,6 +65,9 @@ use std::io;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BindOptions {
     local_users: bool,
+    backlog: Option<u32>,
+    #[cfg(windows)]
+    max_message_len: Option<usize>,
     #[cfg(unix)]
     mode: Option<u32>,
     #[cfg(unix)]
@@ -77,6 +94,15 @@ impl BindOptions {
     /// `GENERIC_WRITE` (which includes that right): [`Endpoint::connect`](crate::Endpoint::connect)
     /// asks for `GENERIC_READ | FILE_WRITE_DATA | FILE_WRITE_ATTRIBUTES`,
     /// and clients written with other libraries must do the same.
+    ///
+    /// A C client that opens the pipe with `GENERIC_READ | GENERIC_WRITE`
+    /// (as ipc.h's does) is therefore denied when it runs as another user.
+    /// The safe fix is in the client: `CreateFile` with `GENERIC_READ |
+    /// FILE_WRITE_DATA | FILE_WRITE_ATTRIBUTES`, which is all a client needs
+    /// (the last right lets it switch to message read mode). Granting
+    /// `GENERIC_WRITE` with an `sddl(..)` of your own (Windows) would let
+    /// every user it names create instances of the pipe and pose as this
+    /// server to its clients.
     pub fn allow_local_users(mut self) -> Self {
         self.local_users = true;
         self
@@ -118,6 +144,98 @@ impl BindOptions {
     pub fn sddl(mut self, sddl: impl Into<String>) -> Self {
         self.sddl = Some(sddl.into());
         self
+    }
+
+    /// How many clients may connect before the server accepts them (see
+    /// [Backlog](#backlog)); at least 1.
+    ///
+    /// The defaults:
+    ///
+    /// - **Unix sockets**: the system's maximum (on Linux
+    ///   `net.core.somaxconn`, 4096 unless changed), as tokio binds them;
+    ///   the kernel caps a larger value the same way.
+    /// - **TCP**: 128, as tokio and the standard library bind.
+    /// - **Named pipes**: [`PIPE_BACKLOG`](Self::PIPE_BACKLOG) instances.
+    ///
+    /// # Errors
+    ///
+    /// Binding with a backlog of 0 fails with
+    /// [`io::ErrorKind::InvalidInput`]: a named pipe would have no instance
+    /// to connect to.
+    pub fn backlog(mut self, backlog: u32) -> Self {
+        self.backlog = Some(backlog);
+        self
+    }
+
+    /// The pipe instances a Windows listener keeps waiting for clients
+    /// unless [`backlog`](Self::backlog) says otherwise: 16.
+    ///
+    /// A waiting instance costs a handle and a connect pending in the
+    /// kernel, so the listener does not keep thousands, as a socket's queue
+    /// may hold; and it needs more than one: a client that finds every
+    /// instance taken waits for the next (up to
+    /// [`Endpoint::connect`](crate::Endpoint::connect)'s limit), so with a
+    /// single instance a burst of clients is served one re-armed instance at
+    /// a time. Sixteen absorb the bursts of a command-line tool started by a
+    /// script or of a pool of clients connecting at once; raise it for
+    /// larger bursts.
+    pub const PIPE_BACKLOG: u32 = 16;
+
+    /// Creates the pipe's instances as message-type pipes read in message
+    /// mode (`PIPE_TYPE_MESSAGE | PIPE_READMODE_MESSAGE`), for clients that
+    /// exchange messages rather than a byte stream; no message either way
+    /// may be longer than `max_message_len` bytes.
+    ///
+    /// An accepted connection then carries each message as one frame of
+    /// the length-prefixed format (4-byte big-endian length, then the
+    /// message): serve it with [`PerMessage`](crate::codec::PerMessage)
+    /// around the codec of what a message holds, which hands that codec one
+    /// message at a time and writes each frame as exactly one message (see
+    /// its docs for the design). A message longer than `max_message_len`
+    /// is an error naming both sizes, in either direction, never split:
+    /// set it to the size of the peer's read buffer.
+    ///
+    /// Message-mode pipes are read and written on threads (a pending read
+    /// on one for each connection, writes on tokio's blocking pool, and one
+    /// waiting for each instance in the backlog), not through tokio's
+    /// reactor, whose named pipes read in chunks of 4 KiB and lose where a
+    /// longer message ends.
+    ///
+    /// Binding any endpoint but a named pipe with it fails with
+    /// [`io::ErrorKind::InvalidInput`].
+    #[cfg(windows)]
+    #[cfg_attr(docsrs, doc(cfg(windows)))]
+    pub fn message_mode(mut self, max_message_len: usize) -> Self {
+        self.max_message_len = Some(max_message_len);
+        self
+    }
+
+    /// The backlog asked for, checked.
+    pub(crate) fn checked_backlog(&self) -> io::Result<Option<u32>> {
+        match self.backlog {
+            Some(0) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a backlog of 0 was given: at least 1 client must be able to wait to be accepted",
+            )),
+            backlog => Ok(backlog),
+        }
+    }
+
+    /// Fails if message mode is on, for a transport (`what`) that has no
+    /// messages.
+    pub(crate) fn check_bytes_only(&self, what: &str) -> io::Result<()> {
+        #[cfg(windows)]
+        if self.max_message_len.is_some() {
+            return Err(super::connect_options::message_mode_unavailable(what));
+        }
+        let _ = what;
+        Ok(())
+    }
+
+    /// The largest message of a message-mode pipe, when message mode is on.
+    #[cfg(windows)]
+    pub(crate) fn max_message_len(&self) -> Option<usize> {
+        self.max_message_len
     }
 
     #[cfg(windows)]

@@ -27,6 +27,9 @@ enum Inner {
     PipeServer(NamedPipeServer),
     #[cfg(windows)]
     PipeClient(NamedPipeClient),
+    /// Either end of a message-type pipe, read in message mode.
+    #[cfg(windows)]
+    PipeMessages(super::windows::MessageStream),
     Tcp(TcpStream),
 }
 
@@ -57,6 +60,15 @@ impl From<NamedPipeClient> for IpcStream {
     }
 }
 
+#[cfg(windows)]
+impl From<super::windows::MessageStream> for IpcStream {
+    fn from(pipe: super::windows::MessageStream) -> Self {
+        Self {
+            inner: Inner::PipeMessages(pipe),
+        }
+    }
+}
+
 impl From<TcpStream> for IpcStream {
     fn from(stream: TcpStream) -> Self {
         Self {
@@ -75,6 +87,8 @@ macro_rules! dispatch {
             Inner::PipeServer($stream) => $call,
             #[cfg(windows)]
             Inner::PipeClient($stream) => $call,
+            #[cfg(windows)]
+            Inner::PipeMessages($stream) => $call,
             Inner::Tcp($stream) => $call,
         }
     };
@@ -115,6 +129,8 @@ impl AsyncWrite for IpcStream {
             Inner::PipeServer(s) => s.is_write_vectored(),
             #[cfg(windows)]
             Inner::PipeClient(s) => s.is_write_vectored(),
+            #[cfg(windows)]
+            Inner::PipeMessages(s) => s.is_write_vectored(),
             Inner::Tcp(s) => s.is_write_vectored(),
         }
     }

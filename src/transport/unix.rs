@@ -8,7 +8,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use tokio::net::{UnixListener, UnixStream};
+use tokio::net::{UnixListener, UnixSocket, UnixStream};
 
 use super::{Listener, PeerInfo};
 use crate::Endpoint;
@@ -49,10 +49,15 @@ impl UnixSocketListener {
     /// `path`, as a hard link. A hard link, unlike a rename, never replaces
     /// what is at `path`: when something is there, it is checked, and only a
     /// stale socket is removed. The directory is gone when this returns.
-    pub(crate) async fn bind_path(path: &Path, mode: u32, group: Option<u32>) -> io::Result<Self> {
+    pub(crate) async fn bind_path(
+        path: &Path,
+        mode: u32,
+        group: Option<u32>,
+        backlog: Option<u32>,
+    ) -> io::Result<Self> {
         check_path_len(path)?;
         let staging = Staging::create(path)?;
-        let listener = UnixListener::bind(&staging.socket)?;
+        let listener = listen(&staging.socket, backlog)?;
         if let Some(gid) = group {
             std::os::unix::fs::chown(&staging.socket, None, Some(gid)).map_err(|err| {
                 io::Error::new(
@@ -74,8 +79,8 @@ impl UnixSocketListener {
     /// so there is no file to clean up and no stale state. There is no file
     /// mode either: any local user of the network namespace can connect.
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    pub(crate) fn bind_abstract(name: &str) -> io::Result<Self> {
-        let listener = UnixListener::bind(abstract_path(name)?)?;
+    pub(crate) fn bind_abstract(name: &str, backlog: Option<u32>) -> io::Result<Self> {
+        let listener = listen(abstract_path(name)?, backlog)?;
         Ok(Self {
             listener,
             _file: None,
@@ -86,6 +91,19 @@ impl UnixSocketListener {
         let (stream, _) = self.listener.accept().await?;
         let peer = peer_info(&stream);
         Ok((stream, peer))
+    }
+}
+
+/// Binds and listens on `path` (a leading NUL: an abstract name) with
+/// `backlog`, or tokio's default one, the system's maximum.
+fn listen(path: impl AsRef<Path>, backlog: Option<u32>) -> io::Result<UnixListener> {
+    match backlog {
+        None => UnixListener::bind(path),
+        Some(backlog) => {
+            let socket = UnixSocket::new_stream()?;
+            socket.bind(path)?;
+            socket.listen(backlog)
+        }
     }
 }
 

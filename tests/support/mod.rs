@@ -123,3 +123,24 @@ pub async fn assert_echoes(endpoint: &Endpoint, message: &'static str) {
 pub mod process;
 #[cfg(feature = "json-rpc")]
 pub mod wire;
+
+/// A C program the Windows tests run, from `.ci/windows/peers/NAME.c`:
+/// `.ci/windows/cargo` builds them and names their directory in
+/// `TOWER_IPC_WINDOWS_PEERS`.
+#[cfg(windows)]
+pub fn windows_peer(name: &str) -> std::path::PathBuf {
+    const VAR: &str = "TOWER_IPC_WINDOWS_PEERS";
+    let dir = std::env::var_os(VAR).unwrap_or_else(|| {
+        panic!(
+            "{VAR} is not set: run the Windows tests with .ci/windows/cargo test, which builds \
+             the C peers in .ci/windows/peers/ and sets it"
+        )
+    });
+    let exe = std::path::Path::new(&dir).join(format!("{name}.exe"));
+    assert!(
+        exe.exists(),
+        "{} is missing: .ci/windows/cargo builds it from .ci/windows/peers/{name}.c",
+        exe.display()
+    );
+    exe
+}

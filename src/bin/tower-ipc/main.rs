@@ -77,7 +77,8 @@ struct Options {
     framing: Framing,
     /// Wait up to this long for the server to accept (retrying while it
     /// starts) and for each answer: `5s`, `500ms`, `1.5m`. Without it: one
-    /// connection attempt, and answers are waited for as long as they take.
+    /// connection attempt (which waits up to 5 s for a busy server to take
+    /// it), and answers are waited for as long as they take.
     #[arg(long, global = true, value_name = "DURATION", value_parser = duration::parse)]
     timeout: Option<Duration>,
 }

@@ -3,9 +3,11 @@
 //! processes in `inherit`.
 
 mod inherit;
+mod message;
 mod security;
 
 pub(crate) use inherit::*;
+pub(crate) use message::{Message, MessagePipe};
 pub(crate) use security::*;
 
 use std::{
@@ -14,7 +16,6 @@ use std::{
     os::windows::{ffi::OsStrExt, io::AsRawHandle},
 };
 
-use tokio::net::windows::named_pipe::NamedPipeServer;
 use windows_sys::Win32::{
     Foundation::{ERROR_FILE_NOT_FOUND, ERROR_SEM_TIMEOUT, GetLastError},
     System::Pipes::{GetNamedPipeClientProcessId, WaitNamedPipeW},
@@ -38,8 +39,8 @@ pub(crate) fn pipe_exists(name: &str) -> Option<bool> {
     }
 }
 
-/// The process id of the client connected to `pipe`.
-pub(crate) fn client_process_id(pipe: &NamedPipeServer) -> io::Result<u32> {
+/// The process id of the client connected to the server instance `pipe`.
+pub(crate) fn client_process_id(pipe: &impl AsRawHandle) -> io::Result<u32> {
     let mut pid = 0u32;
     // SAFETY: the handle is open for as long as `pipe` is borrowed, and
     // `pid` is a valid place for the call to write a u32.

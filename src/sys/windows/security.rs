@@ -6,7 +6,7 @@ use std::{
     fmt, io,
     os::windows::{
         ffi::OsStrExt,
-        io::{AsRawHandle, FromRawHandle, OwnedHandle},
+        io::{AsRawHandle, FromRawHandle, IntoRawHandle, OwnedHandle},
     },
     ptr,
 };
@@ -109,17 +109,23 @@ impl SecurityDescriptor {
         &self.sddl
     }
 
+    /// Security attributes that point at this descriptor, for creating
+    /// objects with it; valid while `self` is borrowed.
+    pub(super) fn attributes(&self) -> SECURITY_ATTRIBUTES {
+        SECURITY_ATTRIBUTES {
+            nLength: size_of::<SECURITY_ATTRIBUTES>() as u32,
+            lpSecurityDescriptor: self.descriptor.0,
+            bInheritHandle: 0,
+        }
+    }
+
     /// Creates a pipe instance with `options`, protected by this descriptor.
     pub(crate) fn create_pipe(
         &self,
         options: &ServerOptions,
         name: &str,
     ) -> io::Result<NamedPipeServer> {
-        let mut attributes = SECURITY_ATTRIBUTES {
-            nLength: size_of::<SECURITY_ATTRIBUTES>() as u32,
-            lpSecurityDescriptor: self.descriptor.0,
-            bInheritHandle: 0,
-        };
+        let mut attributes = self.attributes();
         // SAFETY: `attributes` is a valid SECURITY_ATTRIBUTES that lives
         // until the call returns, and points at a valid descriptor borrowed
         // from `self` for as long; the system copies what it needs.
@@ -145,7 +151,7 @@ impl SecurityDescriptor {
 
 /// The DACL of the pipe instance `pipe` as the system holds it, in SDDL.
 #[cfg(test)]
-pub(crate) fn pipe_sddl(pipe: &NamedPipeServer) -> io::Result<String> {
+pub(crate) fn pipe_sddl(pipe: &impl AsRawHandle) -> io::Result<String> {
     use windows_sys::Win32::Security::{
         Authorization::{GetSecurityInfo, SE_KERNEL_OBJECT},
         DACL_SECURITY_INFORMATION,
@@ -306,6 +312,16 @@ unsafe fn wide_to_string(wide: *const u16) -> String {
 /// Opens the client end of the pipe `name` with [`CLIENT_ACCESS`], for
 /// identification only (the server cannot act as this client).
 pub(crate) fn open_pipe_client(name: &str) -> io::Result<NamedPipeClient> {
+    let handle = open_client_handle(name)?;
+    // SAFETY: a valid pipe handle, opened for overlapped I/O just now and
+    // owned by nobody else; tokio takes ownership (and closes it if it cannot
+    // register it).
+    unsafe { NamedPipeClient::from_raw_handle(handle.into_raw_handle()) }
+}
+
+/// Opens the client end of the pipe `name` for overlapped I/O, with
+/// [`CLIENT_ACCESS`], for identification only.
+pub(super) fn open_client_handle(name: &str) -> io::Result<OwnedHandle> {
     let wide: Vec<u16> = OsStr::new(name).encode_wide().chain(Some(0)).collect();
     // SAFETY: `wide` is NUL-terminated and outlives the call; no security
     // attributes and no template file are passed.
@@ -323,10 +339,8 @@ pub(crate) fn open_pipe_client(name: &str) -> io::Result<NamedPipeClient> {
     if handle == INVALID_HANDLE_VALUE {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: a valid pipe handle, opened for overlapped I/O just now and
-    // owned by nobody else; tokio takes ownership (and closes it if it cannot
-    // register it).
-    unsafe { NamedPipeClient::from_raw_handle(handle) }
+    // SAFETY: a valid handle just opened for us, owned by nobody else.
+    Ok(unsafe { OwnedHandle::from_raw_handle(handle) })
 }
 
 // End of the endpoint security section.
