@@ -448,6 +448,8 @@ async fn sigterm_stops_a_server_gracefully_through_shutdown_signal() {
         "done",
         "the call in flight is answered"
     );
+    // `wait` would close the child's stdin, which also makes it exit.
+    let _stdin = child.stdin.take();
     let status = timeout(PATIENCE, child.wait()).await.unwrap().unwrap();
     assert_eq!(status.code(), Some(STOPPED_GRACEFULLY), "{status}");
 }

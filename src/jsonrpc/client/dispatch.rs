@@ -30,10 +30,7 @@ use crate::{
     Endpoint,
     client::Error,
     codec::JsonCodec,
-    jsonrpc::{
-        ErrorObject, Response,
-        message::{Reply, parse_reply},
-    },
+    jsonrpc::{ErrorObject, Message, Response, wire::parse::parse_message},
     transport::IpcStream,
 };
 
@@ -278,7 +275,7 @@ where
         if progress {
             let mut state = self.shared.lock();
             for frame in self.frames.drain(..) {
-                self.last_word = route(frame, &mut state, &mut self.wake);
+                self.last_word = route(&frame, &mut state, &mut self.wake);
             }
             drop(state);
             self.wake.drain(..).for_each(Waker::wake);
@@ -337,22 +334,27 @@ fn register(state: &mut State, command: Command) -> (BytesMut, Option<Sent>) {
 
 /// Hands a frame to whom it answers; returns the error it holds if it is
 /// one the server sent to no call.
-fn route(frame: Bytes, state: &mut State, wake: &mut Vec<Waker>) -> Option<ErrorObject> {
+fn route(frame: &Bytes, state: &mut State, wake: &mut Vec<Waker>) -> Option<ErrorObject> {
     if let Some(id) = reply::leading_id(&frame)
         && let Entry::Occupied(call) = state.pending.entry(id)
         && let &Pending::Call { slot, typed: true } = call.get()
     {
         // One lookup for the check and the removal.
         call.remove();
-        wake.extend(state.slots.answer(slot, Ok(Answer::Frame(frame))));
+        wake.extend(state.slots.answer(slot, Ok(Answer::Frame(frame.clone()))));
         return None;
     }
-    match parse_reply(&frame) {
-        Ok(Reply::Response(response)) => return answer(response, state, wake),
-        Ok(Reply::Batch(responses)) => responses.into_iter().for_each(|response| {
-            answer(response, state, wake);
+    match parse_message(frame) {
+        Ok(Message::Response(response)) => return answer(response, state, wake),
+        Ok(Message::Batch(messages)) => messages.into_iter().for_each(|message| match message {
+            Message::Response(response) => {
+                answer(response, state, wake);
+            }
+            other => tracing::warn!(message = ?other, "ignoring a batch from the server that is not one of answers"),
         }),
-        Ok(Reply::Notification { method, params }) => item(&method, params, state),
+        Ok(Message::Request(request) | Message::Notification(request)) => {
+            item(request.method(), request.raw_params().map(Bytes::copy_from_slice), state)
+        }
         Err(problem) => {
             tracing::warn!(%problem, "ignoring a message the server should not have sent")
         }

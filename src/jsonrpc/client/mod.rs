@@ -30,7 +30,10 @@ use dispatch::{Reconnect, Settings};
 use reply::Answer;
 use shared::{Command, Shared};
 
-use super::{Request, Response, Subscription, write::write_json};
+use super::{
+    Request, Response, Subscription,
+    wire::write::{WireId, write_head, write_json, write_request},
+};
 use crate::{
     Endpoint,
     client::{Error, WaitEntry, future::ResponseFuture},
@@ -185,7 +188,7 @@ impl JsonRpcClient {
                 message.put_u8(b',');
             }
             let id = (!request.is_notification()).then(|| self.next_id());
-            write_request(&mut message, id, request.method(), request.raw_params());
+            write_request(&mut message, id.map(WireId::Number), request.method(), request.raw_params());
             ids.extend(id);
         }
         message.put_u8(b']');
@@ -542,7 +545,7 @@ fn params_json<P: Serialize>(params: &P) -> Result<Option<Vec<u8>>, CallError> {
 /// that serializes to `null`) sends no params.
 fn call_json<P: Serialize>(id: u64, method: &str, params: &P) -> Result<BytesMut, CallError> {
     let mut message = BytesMut::with_capacity(128 + method.len());
-    write_head(&mut message, Some(id), method);
+    write_head(&mut message, Some(WireId::Number(id)), method);
     let without_params = message.len();
     message.put_slice(br#","params":"#);
     let start = message.len();
@@ -562,44 +565,6 @@ fn call_json<P: Serialize>(id: u64, method: &str, params: &P) -> Result<BytesMut
 
 fn request_json(id: Option<u64>, method: &str, params: Option<&[u8]>) -> BytesMut {
     let mut message = BytesMut::with_capacity(48 + method.len() + params.map_or(0, <[u8]>::len));
-    write_request(&mut message, id, method, params);
+    write_request(&mut message, id.map(WireId::Number), method, params);
     message
-}
-
-fn write_request(dst: &mut BytesMut, id: Option<u64>, method: &str, params: Option<&[u8]>) {
-    write_head(dst, id, method);
-    if let Some(params) = params {
-        dst.put_slice(br#","params":"#);
-        dst.put_slice(params);
-    }
-    dst.put_u8(b'}');
-}
-
-/// `{"jsonrpc":"2.0","id":ID,"method":METHOD`: a request without its params
-/// and its closing brace.
-fn write_head(dst: &mut BytesMut, id: Option<u64>, method: &str) {
-    dst.put_slice(br#"{"jsonrpc":"2.0","#);
-    if let Some(id) = id {
-        dst.put_slice(br#""id":"#);
-        write_u64(dst, id);
-        dst.put_u8(b',');
-    }
-    dst.put_slice(br#""method":"#);
-    // Serializing a string cannot fail.
-    let _ = write_json(dst, method);
-}
-
-/// Writes `n` in decimal, without the allocation of `to_string`.
-fn write_u64(dst: &mut BytesMut, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    dst.put_slice(&digits[at..]);
 }

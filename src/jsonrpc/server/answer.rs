@@ -74,11 +74,3 @@ fn error_object(err: BoxError) -> ErrorObject {
         ErrorObject::internal_error(err)
     }
 }
-
-/// Lets the subscriptions an answer opened start pushing: the answer is
-/// about to be written, ahead of any of their items.
-pub(super) fn activate(answer: &Response) {
-    if let Some(activation) = &answer.activation {
-        activation.activate();
-    }
-}

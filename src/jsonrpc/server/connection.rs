@@ -18,9 +18,11 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tower::{BoxError, Service, ServiceExt};
 use tracing::{Instrument, instrument::Instrumented};
 
-use super::{
-    super::{ErrorObject, Id, Request, Response, message::Incoming, subscription::Outbox},
-    answer::{activate, cancelled, log_outcome, request_span, settle, started},
+use super::answer::{cancelled, log_outcome, request_span, settle, started};
+use crate::jsonrpc::{
+    Call, Context, ErrorObject, Id, Request, Response,
+    service::subscription::Outbox,
+    wire::parse::{Entry, Incoming},
 };
 
 /// What the connection writes for one frame, or of its own accord.
@@ -37,7 +39,9 @@ pub(super) enum Outgoing {
 /// the codec read, and turns every failure into an answer.
 pub(super) struct PerConnection<S> {
     inner: S,
-    notifications: Option<mpsc::Sender<Request>>,
+    /// Given with every call.
+    context: Context,
+    notifications: Option<mpsc::Sender<Call>>,
     /// The peer is not authorized: no request reaches `inner`.
     refused: bool,
     /// The shutdown deadline passed: answer what is in flight with an error.
@@ -49,12 +53,14 @@ pub(super) struct PerConnection<S> {
 impl<S> PerConnection<S> {
     pub(super) fn new(
         inner: S,
-        notifications: Option<mpsc::Sender<Request>>,
+        context: Context,
+        notifications: Option<mpsc::Sender<Call>>,
         refused: bool,
         abort: &CancellationToken,
     ) -> Self {
         Self {
             inner,
+            context,
             notifications,
             refused,
             abort: Arc::new(abort.clone()),
@@ -64,7 +70,7 @@ impl<S> PerConnection<S> {
 
 impl<S> Service<Incoming> for PerConnection<S>
 where
-    S: Service<Request, Response = Response> + Clone + Send + 'static,
+    S: Service<Call, Response = Response> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError> + Send + 'static,
 {
@@ -79,9 +85,13 @@ where
     fn call(&mut self, incoming: Incoming) -> Self::Future {
         match incoming {
             Incoming::Invalid(error) => ready(Outgoing::One(Response::error(Id::null(), error))),
-            Incoming::Single(entry) => match entry.into_response() {
-                Err(answer) => ready(Outgoing::One(answer)),
-                Ok(request) => {
+            Incoming::Single(entry) => match entry {
+                Entry::Invalid(id, error) => ready(Outgoing::One(Response::error(id, error))),
+                Entry::Response(response) => {
+                    self.answered(response);
+                    ready(Outgoing::Nothing)
+                }
+                Entry::Request(request) => {
                     // `poll_ready` reserved `inner` for this call: take it,
                     // and leave a clone to be made ready for the next.
                     let clone = self.inner.clone();
@@ -90,9 +100,10 @@ where
                         // The common case, unboxed: a request to answer.
                         let id = id.clone();
                         let span = request_span(request.method(), Some(&id));
+                        let call = Call::with_context(request, self.context.clone());
                         return CallFuture::Calling {
                             id: Some(id),
-                            calling: ready.call(request).instrument(span),
+                            calling: ready.call(call).instrument(span),
                             started: started(),
                             abort: self.abort.clone(),
                             deadline: None,
@@ -102,10 +113,7 @@ where
                     CallFuture::Boxed {
                         boxed: Box::pin(async move {
                             let answer = answering.await;
-                            Ok(answer.map_or(Outgoing::Nothing, |answer| {
-                                activate(&answer);
-                                Outgoing::One(answer)
-                            }))
+                            Ok(answer.map_or(Outgoing::Nothing, Outgoing::One))
                         }),
                     }
                 }
@@ -113,16 +121,21 @@ where
             Incoming::Batch(entries) => {
                 let answers: Vec<_> = entries
                     .into_iter()
-                    .map(|entry| match entry.into_response() {
-                        Err(answer) => ready_answer(answer),
-                        Ok(request) => self.dispatch(self.inner.clone(), request, Reserved::No),
+                    .filter_map(|entry| match entry {
+                        Entry::Invalid(id, error) => Some(ready_answer(Response::error(id, error))),
+                        Entry::Response(response) => {
+                            self.answered(response);
+                            None
+                        }
+                        Entry::Request(request) => {
+                            Some(self.dispatch(self.inner.clone(), request, Reserved::No))
+                        }
                     })
                     .collect();
                 CallFuture::Boxed {
                     boxed: Box::pin(async move {
                         let answers: Vec<Response> =
                             join_all(answers).await.into_iter().flatten().collect();
-                        answers.iter().for_each(activate);
                         Ok(if answers.is_empty() {
                             Outgoing::Nothing
                         } else {
@@ -189,10 +202,7 @@ where
                     let _in_span = calling.span().enter();
                     log_outcome(*started, answer.as_ref());
                 }
-                Poll::Ready(Ok(answer.map_or(Outgoing::Nothing, |answer| {
-                    activate(&answer);
-                    Outgoing::One(answer)
-                })))
+                Poll::Ready(Ok(answer.map_or(Outgoing::Nothing, Outgoing::One)))
             }
             CallProjection::Ready { answer } => Poll::Ready(Ok(answer
                 .take()
@@ -210,7 +220,7 @@ enum Reserved {
 
 impl<S> PerConnection<S>
 where
-    S: Service<Request, Response = Response> + Clone + Send + 'static,
+    S: Service<Call, Response = Response> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError> + Send + 'static,
 {
@@ -238,19 +248,20 @@ where
             });
             return Box::pin(std::future::ready(answer));
         }
+        let call = Call::with_context(request, self.context.clone());
         if id.is_none()
             && let Some(queue) = self.notifications.clone()
         {
             return Box::pin(async move {
                 // Waiting for room here holds back the connection's reading.
-                let _ = queue.send(request).await;
+                let _ = queue.send(call).await;
                 None
             });
         }
         let span = request_span(&method, id.as_ref());
         let calling = match reserved {
-            Reserved::Yes => Either::Left(service.call(request)),
-            Reserved::No => Either::Right(service.oneshot(request)),
+            Reserved::Yes => Either::Left(service.call(call)),
+            Reserved::No => Either::Right(service.oneshot(call)),
         };
         let abort = self.abort.clone();
         let answering = async move {
@@ -264,6 +275,13 @@ where
             answer
         };
         Box::pin(answering.instrument(span))
+    }
+}
+
+impl<S> PerConnection<S> {
+    /// An answer from the peer to one of this side's own calls.
+    fn answered(&self, response: Response) {
+        tracing::debug!(id = %response.id(), "ignoring an answer to no call of ours");
     }
 }
 

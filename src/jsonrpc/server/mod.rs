@@ -27,14 +27,14 @@ use self::{
     codec::{Answers, BadInputPolicy, ServerCodec},
     connection::{Outgoing, PerConnection, Pushed},
 };
-use super::{Context, ErrorObject, Id, Request, Response, subscription};
+use super::{Call, Context, ErrorObject, Id, Response, service::subscription};
 use crate::{
     codec::JsonCodec,
     server::{Closed, Connecting, Protocol, authorize::PeerPolicy, connection::Connection},
 };
 
 /// JSON-RPC 2.0 as a [`Protocol`] for [`serve`](crate::serve): serves a
-/// [`tower::Service`]`<`[`Request`]`, Response = `[`Response`]`>` (a
+/// [`tower::Service`]`<`[`Call`]`, Response = `[`Response`]`>` (a
 /// [`Router`](super::Router), typically wrapped in middleware).
 ///
 /// ```no_run
@@ -240,7 +240,7 @@ impl Default for JsonRpc {
 impl<T, S> Protocol<T, S> for JsonRpc
 where
     T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-    S: Service<Request, Response = Response> + Clone + Send + 'static,
+    S: Service<Call, Response = Response> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError> + Send + 'static,
 {
@@ -274,12 +274,13 @@ where
             .then(|| in_order(service.clone(), limits.max_in_flight));
         let codec = ServerCodec::new(
             self.codec.clone(),
-            Context::new(peer, subscriptions),
+            subscriptions.clone(),
             self.max_batch_size,
             self.bad_input,
             self.answers(),
         );
-        let connection = PerConnection::new(service, notifications, refused, &signals.abort);
+        let context = Context::new(peer, subscriptions);
+        let connection = PerConnection::new(service, context, notifications, refused, &signals.abort);
         let connection = Connection::<_, _, _, _, FuturesUnordered<_>, _>::new(
             Framed::new(io, codec),
             connection,
@@ -310,13 +311,13 @@ where
 }
 
 /// Starts the task that handles a connection's notifications one by one.
-fn in_order<S>(service: S, capacity: usize) -> mpsc::Sender<Request>
+fn in_order<S>(service: S, capacity: usize) -> mpsc::Sender<Call>
 where
-    S: Service<Request, Response = Response> + Clone + Send + 'static,
+    S: Service<Call, Response = Response> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError> + Send + 'static,
 {
-    let (tx, mut rx) = mpsc::channel::<Request>(capacity.max(1));
+    let (tx, mut rx) = mpsc::channel::<Call>(capacity.max(1));
     tokio::spawn(async move {
         // Runs until the connection is gone and every accepted notification
         // is handled.
