@@ -56,7 +56,7 @@
 //! # }
 //! ```
 
-mod client;
+pub(crate) mod client;
 mod server;
 mod service;
 mod types;

@@ -2,10 +2,11 @@
 //! and turns every outcome into something to write.
 
 use std::{
+    collections::VecDeque,
     future::Future,
     pin::Pin,
     sync::Arc,
-    task::{Context as TaskContext, Poll},
+    task::{Context as TaskContext, Poll, Waker},
 };
 
 use bytes::Bytes;
@@ -19,10 +20,14 @@ use tower::{BoxError, Service, ServiceExt};
 use tracing::{Instrument, instrument::Instrumented};
 
 use super::answer::{cancelled, log_outcome, request_span, settle, started};
-use crate::jsonrpc::{
-    Call, Context, ErrorObject, Id, Request, Response,
-    service::subscription::Outbox,
-    wire::parse::{Entry, Incoming},
+use crate::{
+    client::engine::Matching,
+    jsonrpc::{
+        Call, Context, ErrorObject, Id, Request, Response,
+        client::{ById, Written},
+        service::subscription::Outbox,
+        wire::parse::{Entry, Incoming},
+    },
 };
 
 /// What the connection writes for one frame, or of its own accord.
@@ -279,9 +284,12 @@ where
 }
 
 impl<S> PerConnection<S> {
-    /// An answer from the peer to one of this side's own calls.
+    /// An answer from the peer to a call of the server's handlers.
     fn answered(&self, response: Response) {
-        tracing::debug!(id = %response.id(), "ignoring an answer to no call of ours");
+        match self.context.peer_engine() {
+            Some(engine) => engine.with_matching(|calls, slots, wake| calls.answer(response, slots, wake)),
+            None => tracing::debug!(id = %response.id(), "ignoring an answer to no call of ours"),
+        }
     }
 }
 
@@ -295,15 +303,54 @@ fn ready_answer(answer: Response) -> BoxFuture<'static, Option<Response>> {
     Box::pin(std::future::ready(Some(answer)))
 }
 
-/// Subscription items, as the connection writes them.
-pub(super) struct Pushed(pub(super) Outbox);
+/// What the connection writes of its own accord: its subscriptions' items,
+/// then the calls and notifications of the client of the peer that its
+/// handlers hold ([`Context::peer`]), whose queue the connection drives.
+pub(super) struct Pushed {
+    items: Outbox,
+    context: Context,
+    /// Taken from the peer client's queue, not yet handed over.
+    taken: VecDeque<(Bytes, Option<Written>)>,
+    wake: Vec<Waker>,
+}
+
+/// Calls of a server's handlers to their peer unanswered at once.
+const PEER_MAX_IN_FLIGHT: usize = 64;
+
+impl Pushed {
+    pub(super) fn new(items: Outbox, context: Context) -> Self {
+        Self {
+            items,
+            context,
+            taken: VecDeque::new(),
+            wake: Vec::new(),
+        }
+    }
+}
 
 impl Stream for Pushed {
     type Item = Outgoing;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Outgoing>> {
-        Pin::new(&mut self.0)
-            .poll_next(cx)
-            .map(|item| item.map(Outgoing::Pushed))
+        let this = &mut *self;
+        if let Poll::Ready(Some(item)) = Pin::new(&mut this.items).poll_next(cx) {
+            return Poll::Ready(Some(Outgoing::Pushed(item)));
+        }
+        let Some(engine) = this.context.peer_engine() else {
+            return Poll::Pending;
+        };
+        if this.taken.is_empty() {
+            engine.take(PEER_MAX_IN_FLIGHT, true, &mut this.taken, &mut this.wake, cx);
+        }
+        let Some((message, written)) = this.taken.pop_front() else {
+            this.wake.drain(..).for_each(Waker::wake);
+            return Poll::Pending;
+        };
+        if let Some(written) = written.filter(ById::waits_for_flush) {
+            // Handed to the connection: as written as it will be.
+            engine.flushed(std::iter::once(written), &mut this.wake);
+        }
+        this.wake.drain(..).for_each(Waker::wake);
+        Poll::Ready(Some(Outgoing::Pushed(message)))
     }
 }

@@ -29,6 +29,7 @@ use self::{
 };
 use super::{Call, Context, ErrorObject, Id, Response, service::subscription};
 use crate::{
+    client,
     codec::JsonCodec,
     server::{Closed, Connecting, Protocol, authorize::PeerPolicy, connection::Connection},
 };
@@ -279,17 +280,26 @@ where
             self.bad_input,
             self.answers(),
         );
-        let context = Context::new(peer, subscriptions);
-        let connection = PerConnection::new(service, context, notifications, refused, &signals.abort);
+        let context = Context::server(peer, subscriptions);
+        let pushed = Pushed::new(outbox, context.clone());
+        let connection =
+            PerConnection::new(service, context.clone(), notifications, refused, &signals.abort);
         let connection = Connection::<_, _, _, _, FuturesUnordered<_>, _>::new(
             Framed::new(io, codec),
             connection,
             limits,
             &signals,
             stats,
-            Some(Pushed(outbox)),
+            Some(pushed),
         );
-        async move { Closed(connection.await) }
+        async move {
+            let closed = connection.await;
+            // The handlers' calls to this peer fail now, and from now on.
+            if let Some(engine) = context.peer_engine() {
+                engine.lose(&client::Error::closed(), std::iter::empty(), true);
+            }
+            Closed(closed)
+        }
     }
 
     /// Tells the peer why with an error object (null id,

@@ -1,14 +1,21 @@
 //! What a service is called with: the request, and the context of the
 //! connection it came on.
 
-use std::{fmt, sync::Arc};
+use std::{
+    fmt,
+    sync::{Arc, OnceLock},
+};
 
 use super::{
     Feed,
     subscription::{Registry, Subscription},
 };
 use crate::{
-    jsonrpc::{ErrorObject, Id, Params, Request},
+    client::{Error, engine::Shared},
+    jsonrpc::{
+        ErrorObject, Id, JsonRpcClient, Params, Request,
+        client::{ById, peer},
+    },
     transport::PeerInfo,
 };
 
@@ -90,25 +97,49 @@ impl Call {
 }
 
 /// What a handler knows of the connection a request came on: who called,
-/// and the means to open subscriptions on it. Cheap to clone.
+/// the means to call it back ([`peer`](Self::peer)) and to open
+/// subscriptions on it. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Context {
     connection: Option<Arc<Connection>>,
 }
 
 struct Connection {
-    peer: PeerInfo,
-    subscriptions: Registry,
+    peer_info: PeerInfo,
+    /// A server's connection pushes subscription items; a client's does not.
+    subscriptions: Option<Registry>,
+    /// The client of the other side: made when first asked for on a server
+    /// (the connection it serves drives it), a client's own handle on a
+    /// client.
+    peer: OnceLock<JsonRpcClient>,
 }
 
 static UNKNOWN_PEER: PeerInfo = PeerInfo::new();
 
+/// Calls a peer from the peer's own calls: the connection's bounds.
+const PEER_BUFFER: usize = 64;
+const PEER_MAX_IN_FLIGHT: usize = 64;
+
 impl Context {
-    pub(crate) fn new(peer: PeerInfo, subscriptions: Registry) -> Self {
+    /// The context of a server's connection to `peer_info`, whose
+    /// subscriptions `subscriptions` holds.
+    pub(crate) fn server(peer_info: PeerInfo, subscriptions: Registry) -> Self {
         Self {
             connection: Some(Arc::new(Connection {
-                peer,
-                subscriptions,
+                peer_info,
+                subscriptions: Some(subscriptions),
+                peer: OnceLock::new(),
+            })),
+        }
+    }
+
+    /// The context of the calls a client receives from its server.
+    pub(crate) fn client(client: JsonRpcClient) -> Self {
+        Self {
+            connection: Some(Arc::new(Connection {
+                peer_info: PeerInfo::new(),
+                subscriptions: None,
+                peer: OnceLock::from(client),
             })),
         }
     }
@@ -119,11 +150,57 @@ impl Context {
     }
 
     /// Who called: the peer's process, user and group ids as the transport
-    /// reports them (see [`PeerInfo`]).
+    /// reports them (see [`PeerInfo`]); unknown on a client, whose peer is
+    /// the server it connected to.
     pub fn peer_info(&self) -> &PeerInfo {
         self.connection
             .as_ref()
-            .map_or(&UNKNOWN_PEER, |connection| &connection.peer)
+            .map_or(&UNKNOWN_PEER, |connection| &connection.peer_info)
+    }
+
+    /// A client of the other side of the connection, to call and notify it
+    /// from a handler (a language server asks its editor for
+    /// `workspace/configuration`, and notifies it with `window/logMessage`).
+    /// Its calls are numbered apart from the peer's own, answers are
+    /// matched, and its calls fail at once when the connection closes. A
+    /// call made by hand ([`Call::new`]) has no peer: its calls fail.
+    ///
+    /// ```
+    /// use tower_ipc::jsonrpc::{Context, ErrorObject, Router};
+    ///
+    /// let router = Router::new().method("initialize", |cx: Context, (): ()| async move {
+    ///     let settings: serde_json::Value = cx
+    ///         .peer()
+    ///         .call("workspace/configuration", [serde_json::json!({ "section": "demo" })])
+    ///         .await
+    ///         .map_err(|err| ErrorObject::internal_error(err))?;
+    ///     cx.peer().notify("window/logMessage", [serde_json::json!({ "type": 3, "message": "ready" })]).await.ok();
+    ///     Ok::<_, ErrorObject>(settings)
+    /// });
+    /// ```
+    pub fn peer(&self) -> &JsonRpcClient {
+        let Some(connection) = &self.connection else {
+            static NONE: OnceLock<JsonRpcClient> = OnceLock::new();
+            return NONE.get_or_init(|| {
+                let engine = Arc::new(peer(None, 1, 1));
+                engine.lose(&Error::closed(), std::iter::empty(), true);
+                JsonRpcClient::uncounted(engine)
+            });
+        };
+        connection.peer.get_or_init(|| {
+            let engine = Arc::new(peer(None, PEER_BUFFER, PEER_MAX_IN_FLIGHT));
+            if let Some(subscriptions) = &connection.subscriptions {
+                // The connection looks for messages to write only when woken.
+                subscriptions.wake();
+            }
+            JsonRpcClient::uncounted(engine)
+        })
+    }
+
+    /// The engine of a server's client of its peer, once a handler made it.
+    pub(crate) fn peer_engine(&self) -> Option<&Arc<Shared<ById>>> {
+        let connection = self.connection.as_ref()?;
+        connection.peer.get().map(JsonRpcClient::engine)
     }
 
     /// Starts pushing `items` to this connection as notifications of
@@ -135,17 +212,22 @@ impl Context {
         items: F,
         id: &Id,
     ) -> Result<String, ErrorObject> {
-        let connection = self.connection.as_ref().ok_or_else(|| {
-            ErrorObject::internal_error("subscriptions need a connection to push to")
-        })?;
-        connection.subscriptions.open(subscription, items, id)
+        let subscriptions = self
+            .connection
+            .as_ref()
+            .and_then(|connection| connection.subscriptions.as_ref())
+            .ok_or_else(|| {
+                ErrorObject::internal_error("subscriptions are opened on a server's connections")
+            })?;
+        subscriptions.open(subscription, items, id)
     }
 
     /// Ends a subscription of this connection; whether it existed.
     pub(crate) fn close_subscription(&self, id: &str) -> bool {
         self.connection
             .as_ref()
-            .is_some_and(|connection| connection.subscriptions.close(id))
+            .and_then(|connection| connection.subscriptions.as_ref())
+            .is_some_and(|subscriptions| subscriptions.close(id))
     }
 }
 

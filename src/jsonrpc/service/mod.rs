@@ -3,6 +3,7 @@
 //! [`Context`], and subscriptions with their feeds.
 
 mod call;
+pub(crate) mod failure;
 mod feed;
 mod handler;
 mod method_hash;

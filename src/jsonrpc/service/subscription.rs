@@ -366,6 +366,13 @@ impl Registry {
         self.lock().remove(key);
     }
 
+    /// Wakes the connection, to look for messages to write.
+    pub(crate) fn wake(&self) {
+        if let Some(waker) = self.lock().waker.take() {
+            waker.wake();
+        }
+    }
+
     /// Ends the subscription `id` names; whether there was one. Ids are
     /// matched as the numbers they are, so `0x0abc` finds `0xabc`: clients
     /// such as alloy parse ids as quantities and send them back in their

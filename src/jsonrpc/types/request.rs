@@ -92,11 +92,6 @@ impl Request {
         self.params.as_deref()
     }
 
-    /// Takes the id away, leaving a notification.
-    pub(crate) fn take_id(&mut self) -> Option<Id> {
-        self.id.take()
-    }
-
     /// Writes the request as JSON.
     pub(crate) fn write_json(&self, dst: &mut bytes::BytesMut) {
         let id = self.id.as_ref().map(|id| WireId::Raw(id.bytes()));
