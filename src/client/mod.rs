@@ -73,6 +73,9 @@ pub struct Client<Req, Resp> {
     reserved: bool,
     /// Where this handle waits for room, if it does.
     waiting: WaitEntry,
+    /// Whether this handle keeps the connection going (see
+    /// [`uncounted`](Self::uncounted)).
+    counted: bool,
 }
 
 impl<Req, Resp> Client<Req, Resp>
@@ -112,13 +115,28 @@ impl<Req, Resp> Clone for Client<Req, Resp> {
             shared: Arc::clone(&self.shared),
             reserved: false,
             waiting: None,
+            counted: true,
+        }
+    }
+}
+
+impl<Req, Resp> Client<Req, Resp> {
+    /// A handle that does not keep the connection going: when only such
+    /// handles are left, the connection task finishes what is in flight and
+    /// closes the connection (the supervisor lets go of its children so).
+    pub(crate) fn uncounted(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+            reserved: false,
+            waiting: None,
+            counted: false,
         }
     }
 }
 
 impl<Req, Resp> Drop for Client<Req, Resp> {
     fn drop(&mut self) {
-        self.shared.drop_handle(true, self.reserved);
+        self.shared.drop_handle(self.counted, self.reserved);
     }
 }
 
@@ -313,6 +331,7 @@ impl Builder {
             shared,
             reserved: false,
             waiting: None,
+            counted: true,
         }
     }
 }

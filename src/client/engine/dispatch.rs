@@ -41,6 +41,9 @@ pub(crate) async fn run<M, T, E>(
         tracing::debug!(error = %err, "client connection ended");
         let closing = reconnect.is_none();
         shared.lose(&err, dispatch.unsent(), closing);
+        // The connection is let go of now, not when a new one is made: the
+        // peer (a supervised child) sees it close.
+        drop(dispatch);
         let Some(connect) = reconnect.as_mut() else {
             return;
         };

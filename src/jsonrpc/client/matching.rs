@@ -267,20 +267,20 @@ impl ById {
             return false;
         };
         let params = Bytes::copy_from_slice(params);
-        match self.subscriptions.get(&subscription) {
-            Some(items) => {
-                if deliver(items, params) {
-                    self.subscriptions.remove(&subscription);
-                }
+        if let Some(items) = self.subscriptions.get(&subscription) {
+            if deliver(items, params) {
+                self.subscriptions.remove(&subscription);
             }
-            None if self.subscribing > 0 => {
-                if self.early.len() == EARLY_ITEMS {
-                    self.early.pop_front();
-                }
-                self.early.push_back((subscription, params));
+            return true;
+        }
+        // Unknown: a subscription being opened (its items may come before
+        // the answer with its id), or one we dropped (items may still be on
+        // the way).
+        if self.subscribing > 0 {
+            if self.early.len() == EARLY_ITEMS {
+                self.early.pop_front();
             }
-            // A subscription we dropped: items may still be on the way.
-            None => {}
+            self.early.push_back((subscription, params));
         }
         true
     }

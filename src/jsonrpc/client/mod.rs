@@ -600,8 +600,8 @@ impl Builder {
 
     fn start<T>(
         &self,
-        transport: Framed<Pin<Box<T>>, JsonCodec>,
-        reconnect: Option<Box<dyn engine::Connect<Framed<Pin<Box<T>>, JsonCodec>>>>,
+        transport: Transport<T>,
+        reconnect: Option<Box<dyn engine::Connect<Transport<T>>>>,
     ) -> JsonRpcClient
     where
         T: AsyncRead + AsyncWrite + Send + 'static,
@@ -632,8 +632,11 @@ impl Builder {
     }
 }
 
-/// Frames `io` for a client. Pinned on the heap, the stream is `Unpin`.
-fn framed<T>(io: T, codec: &JsonCodec) -> Framed<Pin<Box<T>>, JsonCodec>
+/// A client's connection, framed. Pinned on the heap, the stream is `Unpin`.
+type Transport<T> = Framed<Pin<Box<T>>, JsonCodec>;
+
+/// Frames `io` for a client.
+fn framed<T>(io: T, codec: &JsonCodec) -> Transport<T>
 where
     T: AsyncRead + AsyncWrite,
 {
