@@ -87,6 +87,10 @@ impl<Req, Resp> Matching for Pipeline<Req, Resp> {
         None
     }
 
+    fn has_reply(&self) -> bool {
+        false
+    }
+
     fn last_word(&mut self) -> Option<Error> {
         None
     }

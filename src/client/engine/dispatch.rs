@@ -141,20 +141,21 @@ where
                     Poll::Pending => {}
                 }
             }
-            let received = self.poll_receive(cx)?;
+            let (received, replies) = self.poll_receive(cx)?;
             // Whatever returned `Pending` above (the transport, and the
             // queue when it was found empty) wakes this task when it has
             // more; going round again only helps when answers made room
-            // for messages the window kept queued. (Polling the transport
-            // again at once costs a turn through its layers, for nothing.)
-            if !(received && more) {
+            // for messages the window kept queued, or what was read asks
+            // for replies. (Polling the transport again at once costs a
+            // turn through its layers, for nothing.)
+            if !(received && more || replies) {
                 break;
             }
         }
         if self.handles_gone
             && self.outgoing.is_empty()
             && !self.needs_flush
-            && self.shared.lock().matching.in_flight() == 0
+            && self.shared.wanted_in_flight() == 0
         {
             return self
                 .transport
@@ -213,9 +214,10 @@ where
         Ok(())
     }
 
-    /// Reads the frames that have arrived and routes them; fails when the
+    /// Reads the frames that have arrived and routes them; returns whether
+    /// any were, and whether replies wait to be written. Fails when the
     /// connection does, after routing those read before.
-    fn poll_receive(&mut self, cx: &mut Context<'_>) -> Result<bool, Error> {
+    fn poll_receive(&mut self, cx: &mut Context<'_>) -> Result<(bool, bool), Error> {
         let outcome = loop {
             match self.transport.as_mut().poll_next(cx) {
                 Poll::Ready(Some(Ok(frame))) => self.frames.push(frame),
@@ -225,12 +227,13 @@ where
             }
         };
         let progress = !self.frames.is_empty();
+        let mut replies = false;
         if progress {
             let routed = self.shared.route(self.frames.drain(..), &mut self.wake);
             self.wake.drain(..).for_each(Waker::wake);
-            routed?;
+            replies = routed?;
         }
-        outcome.map(|()| progress)
+        outcome.map(|()| (progress, replies))
     }
 }
 

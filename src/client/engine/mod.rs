@@ -105,6 +105,9 @@ pub(crate) trait Matching {
     /// client's answer to its server), if any.
     fn reply(&mut self) -> Option<Self::Out>;
 
+    /// Whether [`reply`](Self::reply) has something.
+    fn has_reply(&self) -> bool;
+
     /// Why the peer ended the connection, if it said so before closing it.
     fn last_word(&mut self) -> Option<Error>;
 

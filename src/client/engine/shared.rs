@@ -267,13 +267,14 @@ impl<M: Matching> Shared<M> {
         .await
     }
 
-    /// Hands the frames read to whom they answer, under one lock; fails when
-    /// a frame breaks the protocol, after routing those before it.
+    /// Hands the frames read to whom they answer, under one lock; returns
+    /// whether the matching has replies to write, and fails when a frame
+    /// breaks the protocol, after routing those before it.
     pub(crate) fn route(
         &self,
         frames: impl Iterator<Item = M::In>,
         wake: &mut Vec<Waker>,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         let mut guard = self.lock();
         let state = &mut *guard;
         let mut freed = 0;
@@ -288,7 +289,7 @@ impl<M: Matching> Shared<M> {
             }
         }
         state.room.give_back(&self.places, freed, wake);
-        outcome
+        outcome.map(|()| state.matching.has_reply())
     }
 
     /// Reports the flush of messages that wait for it.
@@ -310,6 +311,25 @@ impl<M: Matching> Shared<M> {
             .matching
             .unwritten(written, err, &mut state.slots, wake);
         state.room.give_back(&self.places, freed, wake);
+    }
+
+    /// Calls taken and not yet answered.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.lock().matching.in_flight()
+    }
+
+    /// Calls taken and not yet answered whose callers still wait for the
+    /// answer (the others are forgotten).
+    pub(crate) fn wanted_in_flight(&self) -> usize {
+        let mut wake = Vec::new();
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let freed = state.matching.forget_abandoned(&mut state.slots);
+        state.room.give_back(&self.places, freed, &mut wake);
+        let wanted = state.matching.in_flight();
+        drop(guard);
+        wake.into_iter().for_each(Waker::wake);
+        wanted
     }
 
     /// Why the peer ended the connection, if it said so.

@@ -500,6 +500,10 @@ impl Matching for ById {
         self.replies.pop_front()
     }
 
+    fn has_reply(&self) -> bool {
+        !self.replies.is_empty()
+    }
+
     fn last_word(&mut self) -> Option<Error> {
         self.last_word
             .take()

@@ -8,11 +8,14 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use super::connection::Outgoing;
 use crate::jsonrpc::{
-    ErrorObject, Id, Response,
+    Context, ErrorObject, Id, Response,
     service::subscription::Registry,
     wire::parse::{Entry, Incoming, id_in_head, parse_incoming},
 };
-use crate::codec::{JsonCodec, JsonFrame};
+use crate::{
+    client,
+    codec::{JsonCodec, JsonFrame},
+};
 
 /// Decodes a connection's frames into requests, and encodes its answers.
 pub(super) struct ServerCodec {
@@ -20,6 +23,8 @@ pub(super) struct ServerCodec {
     /// The connection's subscriptions, which start once the answer that
     /// opened them is written.
     subscriptions: Registry,
+    /// Whose calls to the peer fail once the peer's input ends.
+    context: Context,
     max_batch_size: usize,
     bad_input: BadInput,
     answers: Answers,
@@ -46,6 +51,7 @@ impl ServerCodec {
     pub(super) fn new(
         codec: JsonCodec,
         subscriptions: Registry,
+        context: Context,
         max_batch_size: usize,
         policy: BadInputPolicy,
         answers: Answers,
@@ -53,6 +59,7 @@ impl ServerCodec {
         Self {
             codec,
             subscriptions,
+            context,
             max_batch_size,
             bad_input: BadInput {
                 policy,
@@ -143,6 +150,13 @@ impl Decoder for ServerCodec {
     fn decode_eof(&mut self, src: &mut BytesMut) -> io::Result<Option<Incoming>> {
         self.check_open()?;
         let frame = self.codec.decode_frame_eof(src)?;
+        if frame.is_none()
+            && let Some(engine) = self.context.peer_engine()
+        {
+            // The peer will answer nothing more: the handlers' calls to it
+            // fail now rather than wait for ever.
+            engine.lose(&client::Error::closed(), std::iter::empty(), true);
+        }
         self.incoming(frame)
     }
 }

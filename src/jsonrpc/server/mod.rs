@@ -6,9 +6,12 @@
 //! - [`connection`]: the service of one connection, which calls the user's
 //!   service for each request and turns every failure into an answer;
 //! - [`answer`]: the answers the server makes of its own (cancelled, from a
-//!   middleware error), and request tracing.
+//!   middleware error), and request tracing;
+//! - [`at_cap`]: what a connection does with frames past its in-flight cap
+//!   while its handlers wait for the peer's answers.
 
 mod answer;
+mod at_cap;
 mod codec;
 mod connection;
 
@@ -273,14 +276,15 @@ where
         let notifications = self
             .ordered_notifications
             .then(|| in_order(service.clone(), limits.max_in_flight));
+        let context = Context::server(peer, subscriptions.clone());
         let codec = ServerCodec::new(
             self.codec.clone(),
-            subscriptions.clone(),
+            subscriptions,
+            context.clone(),
             self.max_batch_size,
             self.bad_input,
             self.answers(),
         );
-        let context = Context::server(peer, subscriptions);
         let pushed = Pushed::new(outbox, context.clone());
         let connection =
             PerConnection::new(service, context.clone(), notifications, refused, &signals.abort);
@@ -291,6 +295,10 @@ where
             &signals,
             stats,
             Some(pushed),
+            Some(Box::new(at_cap::PastCap {
+                context: context.clone(),
+                max_in_flight: limits.max_in_flight,
+            })),
         );
         async move {
             let closed = connection.await;
