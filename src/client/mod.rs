@@ -321,7 +321,7 @@ impl Builder {
             self.buffer,
             self.max_in_flight,
         ));
-        tokio::spawn(engine::run(
+        tokio::spawn(engine::Driver::new(
             Arc::clone(&shared),
             transport,
             reconnect,

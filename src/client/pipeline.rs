@@ -33,16 +33,23 @@ impl<Req, Resp> Matching for Pipeline<Req, Resp> {
     /// The slot, to fail if the request cannot be encoded.
     type Written = usize;
 
+    #[inline]
     fn in_flight(&self) -> usize {
         self.in_flight.len()
     }
 
-    fn take(&mut self, (request, slot): (Req, usize), slots: &mut Slots<Resp>) -> Option<(Req, usize)> {
+    #[inline]
+    fn take(&mut self, &mut (_, slot): &mut (Req, usize), slots: &mut Slots<Resp>) -> bool {
         if slots.release_if_abandoned(slot) {
-            return None;
+            return false;
         }
         self.in_flight.push_back(slot);
-        Some((request, slot))
+        true
+    }
+
+    #[inline]
+    fn split((request, slot): (Req, usize)) -> (Req, Option<usize>) {
+        (request, Some(slot))
     }
 
     fn waits_for_flush(_: &usize) -> bool {
@@ -68,6 +75,7 @@ impl<Req, Resp> Matching for Pipeline<Req, Resp> {
         1
     }
 
+    #[inline]
     fn route(
         &mut self,
         answer: Resp,
@@ -83,10 +91,12 @@ impl<Req, Resp> Matching for Pipeline<Req, Resp> {
         Ok(1)
     }
 
-    fn reply(&mut self) -> Option<Req> {
+    #[inline]
+    fn reply(&mut self) -> Option<(Req, usize)> {
         None
     }
 
+    #[inline]
     fn has_reply(&self) -> bool {
         false
     }

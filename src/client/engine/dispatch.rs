@@ -4,69 +4,128 @@
 
 use std::{
     collections::VecDeque,
-    future::poll_fn,
+    future::Future,
     pin::Pin,
     sync::Arc,
-    task::{Context, Poll, Waker},
+    task::{Context, Poll, Waker, ready},
 };
 
-use futures::{Sink, Stream};
+use futures::{Sink, Stream, future::BoxFuture};
 use tower::BoxError;
 
 use super::{Connect, Matching, Sendable, Shared};
 use crate::client::Error;
 
-/// Runs a client until every handle is gone: over `transport`, then over
-/// the connections `reconnect` makes when one is lost.
-pub(crate) async fn run<M, T, E>(
+/// Runs a client until every handle is gone: over its first transport, then
+/// over the connections its [`Connect`] makes when one is lost. The task's
+/// future: a connection is polled directly, without a layer of `async fn`
+/// around it.
+pub(crate) struct Driver<T, M: Matching> {
     shared: Arc<Shared<M>>,
-    transport: T,
-    mut reconnect: Option<Box<dyn Connect<T>>>,
     max_in_flight: usize,
-) where
+    connection: Option<Dispatch<T, M>>,
+    connect: Option<Box<dyn Connect<T>>>,
+    /// Waiting for a call to connect again for, then connecting.
+    reconnecting: Option<BoxFuture<'static, Reconnected<T>>>,
+}
+
+type Reconnected<T> = (Option<T>, Box<dyn Connect<T>>);
+
+impl<T, M: Matching> Driver<T, M> {
+    pub(crate) fn new(
+        shared: Arc<Shared<M>>,
+        transport: T,
+        connect: Option<Box<dyn Connect<T>>>,
+        max_in_flight: usize,
+    ) -> Self {
+        let connection = Dispatch::new(Box::pin(transport), Arc::clone(&shared), max_in_flight);
+        Self {
+            shared,
+            max_in_flight,
+            connection: Some(connection),
+            connect,
+            reconnecting: None,
+        }
+    }
+}
+
+/// Waits until a caller needs a connection, then makes one; a failure fails
+/// that caller, and the next one tries again. `None` when every handle is
+/// gone first.
+async fn reconnect<T: 'static, M: Sendable>(
+    shared: Arc<Shared<M>>,
+    mut connect: Box<dyn Connect<T>>,
+) -> Reconnected<T> {
+    loop {
+        if !shared.work().await {
+            return (None, connect);
+        }
+        match connect.connect().await {
+            Ok(transport) => return (Some(transport), connect),
+            Err(err) => shared.fail_first(&Error::transport(err.into())),
+        }
+    }
+}
+
+impl<T, M, E> Future for Driver<T, M>
+where
     M: Sendable,
     T: Sink<M::Out> + Stream<Item = Result<M::In, E>> + Send + 'static,
     E: Into<BoxError>,
     T::Error: Into<BoxError>,
 {
-    // However the task ends (dropped with its runtime too), no caller is
-    // left waiting.
-    let _closing = CloseOnDrop(&shared);
-    let mut transport = Box::pin(transport);
-    loop {
-        let mut dispatch = Dispatch::new(transport, &shared, max_in_flight);
-        let Err(err) = poll_fn(|cx| dispatch.poll(cx)).await else {
-            return;
-        };
-        tracing::debug!(error = %err, "client connection ended");
-        let closing = reconnect.is_none();
-        shared.lose(&err, dispatch.unsent(), closing);
-        // The connection is let go of now, not when a new one is made: the
-        // peer (a supervised child) sees it close.
-        drop(dispatch);
-        let Some(connect) = reconnect.as_mut() else {
-            return;
-        };
-        // Connect again when the next caller needs it.
-        transport = loop {
-            if !shared.work().await {
-                return;
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        loop {
+            if let Some(reconnecting) = this.reconnecting.as_mut() {
+                let (transport, connect) = ready!(reconnecting.as_mut().poll(cx));
+                this.reconnecting = None;
+                this.connect = Some(connect);
+                let Some(transport) = transport else {
+                    return Poll::Ready(());
+                };
+                let shared = Arc::clone(&this.shared);
+                let connection = Dispatch::new(Box::pin(transport), shared, this.max_in_flight);
+                this.connection = Some(connection);
             }
-            match connect.connect().await {
-                Ok(transport) => break Box::pin(transport),
-                Err(err) => shared.fail_first(&Error::transport(err.into())),
+            let Some(connection) = this.connection.as_mut() else {
+                return Poll::Ready(());
+            };
+            let err = match ready!(connection.poll(cx)) {
+                Ok(()) => {
+                    this.connection = None;
+                    return Poll::Ready(());
+                }
+                Err(err) => err,
+            };
+            tracing::debug!(error = %err, "client connection ended");
+            let closing = this.connect.is_none();
+            this.shared.lose(&err, connection.unsent(), closing);
+            // The connection is let go of now, not when a new one is made:
+            // the peer (a supervised child) sees it close.
+            this.connection = None;
+            match this.connect.take() {
+                Some(connect) => {
+                    let shared = Arc::clone(&this.shared);
+                    this.reconnecting = Some(Box::pin(reconnect(shared, connect)));
+                }
+                None => return Poll::Ready(()),
             }
-        };
+        }
     }
 }
 
-struct CloseOnDrop<'a, M: Matching>(&'a Shared<M>);
-
-impl<M: Matching> Drop for CloseOnDrop<'_, M> {
+/// However the task ends (dropped with its runtime too), no caller is left
+/// waiting.
+impl<T, M: Matching> Drop for Driver<T, M> {
     fn drop(&mut self) {
-        self.0.lose(&Error::closed(), std::iter::empty(), true);
+        self.shared.lose(&Error::closed(), std::iter::empty(), true);
     }
 }
+
+impl<T, M: Matching> Unpin for Driver<T, M> {}
 
 /// One connection, written and read from one task.
 ///
@@ -74,12 +133,12 @@ impl<M: Matching> Drop for CloseOnDrop<'_, M> {
 /// queue is not read, it fills, and callers wait for a place. Messages
 /// taken together are flushed together, and frames read together are
 /// routed under one lock.
-struct Dispatch<'a, T, M: Matching> {
+struct Dispatch<T, M: Matching> {
     transport: Pin<Box<T>>,
-    shared: &'a Shared<M>,
+    shared: Arc<Shared<M>>,
     max_in_flight: usize,
     /// Taken and not yet written (the transport was not ready).
-    outgoing: VecDeque<(M::Out, Option<M::Written>)>,
+    outgoing: VecDeque<M::Queued>,
     /// Written, waiting for the flush to be reported.
     written: Vec<M::Written>,
     /// Frames read, routed together.
@@ -92,27 +151,13 @@ struct Dispatch<'a, T, M: Matching> {
     handles_gone: bool,
 }
 
-impl<'a, T, M, E> Dispatch<'a, T, M>
+impl<T, M, E> Dispatch<T, M>
 where
     M: Matching,
     T: Sink<M::Out> + Stream<Item = Result<M::In, E>>,
     E: Into<BoxError>,
     T::Error: Into<BoxError>,
 {
-    fn new(transport: Pin<Box<T>>, shared: &'a Shared<M>, max_in_flight: usize) -> Self {
-        Self {
-            transport,
-            shared,
-            max_in_flight: max_in_flight.max(1),
-            outgoing: VecDeque::new(),
-            written: Vec::new(),
-            frames: Vec::new(),
-            wake: Vec::new(),
-            needs_flush: false,
-            handles_gone: false,
-        }
-    }
-
     /// Runs until every handle is gone and everything in flight is
     /// answered (`Ok`), or the connection fails.
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
@@ -188,9 +233,10 @@ where
                 Poll::Ready(Err(err)) => return Err(Error::transport(err.into())),
                 Poll::Pending => break,
             }
-            let Some((out, written)) = self.outgoing.pop_front() else {
+            let Some(queued) = self.outgoing.pop_front() else {
                 break;
             };
+            let (out, written) = M::split(queued);
             // `start_send` only encodes (it does no I/O), so its error
             // concerns this message alone.
             match self.transport.as_mut().start_send(out) {
@@ -237,12 +283,26 @@ where
     }
 }
 
-impl<T, M: Matching> Dispatch<'_, T, M> {
+impl<T, M: Matching> Dispatch<T, M> {
+    fn new(transport: Pin<Box<T>>, shared: Arc<Shared<M>>, max_in_flight: usize) -> Self {
+        Self {
+            transport,
+            shared,
+            max_in_flight: max_in_flight.max(1),
+            outgoing: VecDeque::new(),
+            written: Vec::new(),
+            frames: Vec::new(),
+            wake: Vec::new(),
+            needs_flush: false,
+            handles_gone: false,
+        }
+    }
+
     /// The messages taken and not written, and those written whose flush
     /// was not reported: their callers are told of the end.
     fn unsent(&mut self) -> impl Iterator<Item = M::Written> + '_ {
         self.written
             .drain(..)
-            .chain(self.outgoing.drain(..).filter_map(|(_, written)| written))
+            .chain(self.outgoing.drain(..).filter_map(|queued| M::split(queued).1))
     }
 }

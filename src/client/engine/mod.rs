@@ -4,7 +4,7 @@
 //! Callers reserve a place in a bounded queue and queue their message with a
 //! fresh answer slot ([`Shared`]); a driver takes queued messages, writes
 //! them, reads what comes back and hands each answer to its slot. The
-//! client's own driver is a task per client ([`run`], which connects again
+//! client's own driver is a task per client ([`Driver`], which connects again
 //! on the next call when the connection is lost, if told how:
 //! [`Connect`]); a JSON-RPC server drives the queue of the client it hands
 //! its handlers, on the connection it serves.
@@ -27,7 +27,7 @@ mod room;
 mod shared;
 mod slots;
 
-pub(crate) use dispatch::run;
+pub(crate) use dispatch::Driver;
 pub(crate) use reconnect::{Connect, ConnectWith, EndpointConnect};
 pub(crate) use room::WaitEntry;
 pub(crate) use shared::{Shared, SharedAnswers};
@@ -59,13 +59,14 @@ pub(crate) trait Matching {
     /// more than its window allows.
     fn in_flight(&self) -> usize;
 
-    /// Takes a queued message for writing and notes what will answer it;
-    /// `None` to skip it (its caller gave up), which gives its place back.
-    fn take(
-        &mut self,
-        queued: Self::Queued,
-        slots: &mut Slots<Self::Answer>,
-    ) -> Option<(Self::Out, Self::Written)>;
+    /// A queued message is taken for writing: notes what will answer it
+    /// (what it needs of the message for that, it takes out); `false` to
+    /// skip it (its caller gave up), which gives its place back.
+    fn take(&mut self, queued: &mut Self::Queued, slots: &mut Slots<Self::Answer>) -> bool;
+
+    /// What to write of a message taken, and what the driver keeps of it
+    /// (outside the lock).
+    fn split(queued: Self::Queued) -> (Self::Out, Option<Self::Written>);
 
     /// Whether the driver must report the flush of `written`.
     fn waits_for_flush(written: &Self::Written) -> bool;
@@ -103,7 +104,7 @@ pub(crate) trait Matching {
 
     /// A message of the matching's own to write before queued ones (a
     /// client's answer to its server), if any.
-    fn reply(&mut self) -> Option<Self::Out>;
+    fn reply(&mut self) -> Option<Self::Queued>;
 
     /// Whether [`reply`](Self::reply) has something.
     fn has_reply(&self) -> bool;

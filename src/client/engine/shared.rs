@@ -217,26 +217,55 @@ impl<M: Matching> Shared<M> {
         &self,
         max_in_flight: usize,
         wait_for_room: bool,
-        into: &mut VecDeque<(M::Out, Option<M::Written>)>,
+        into: &mut VecDeque<M::Queued>,
         wake: &mut Vec<Waker>,
         cx: &Context<'_>,
     ) -> bool {
         let mut guard = self.lock();
         let state = &mut *guard;
         while let Some(reply) = state.matching.reply() {
-            into.push_back((reply, None));
+            into.push_back(reply);
         }
         let mut freed = 0;
         if state.matching.in_flight() >= max_in_flight && !state.queue.is_empty() {
             freed += state.matching.forget_abandoned(&mut state.slots);
         }
-        while state.matching.in_flight() < max_in_flight {
-            let Some(queued) = state.queue.pop_front() else {
-                break;
-            };
-            match state.matching.take(queued, &mut state.slots) {
-                Some((out, written)) => into.push_back((out, Some(written))),
-                None => freed += 1,
+        let State {
+            queue,
+            slots,
+            matching,
+            ..
+        } = state;
+        if into.is_empty() && matching.in_flight() + queue.len() <= max_in_flight {
+            // The whole queue fits: the two queues trade places instead of
+            // moving each message (those whose callers gave up are taken
+            // out first, which is rare).
+            let mut skipped: Option<Vec<bool>> = None;
+            let queued = queue.len();
+            for (i, message) in queue.iter_mut().enumerate() {
+                if !matching.take(message, slots) {
+                    skipped.get_or_insert_with(|| vec![false; queued])[i] = true;
+                }
+            }
+            if let Some(skipped) = skipped {
+                let mut index = 0;
+                queue.retain(|_| {
+                    index += 1;
+                    !skipped[index - 1]
+                });
+                freed += queued - queue.len();
+            }
+            std::mem::swap(queue, into);
+        } else {
+            while matching.in_flight() < max_in_flight {
+                let Some(mut message) = queue.pop_front() else {
+                    break;
+                };
+                if matching.take(&mut message, slots) {
+                    into.push_back(message);
+                } else {
+                    freed += 1;
+                }
             }
         }
         state.room.give_back(&self.places, freed, wake);

@@ -51,7 +51,7 @@ pub(crate) enum Command {
     /// items (unsubscribe).
     Call {
         id: u64,
-        message: Bytes,
+        message: BytesMut,
         slot: usize,
         typed: bool,
         caller_id: Option<Id>,
@@ -59,25 +59,28 @@ pub(crate) enum Command {
     },
     /// Requests sent together, each answered in its own slot.
     Batch {
-        message: Bytes,
+        message: BytesMut,
         calls: Vec<(u64, usize)>,
     },
     /// A message nothing answers; `slot` learns when it is written.
-    Notify { message: Bytes, slot: usize },
+    Notify { message: BytesMut, slot: usize },
     /// A request that opens a subscription: routing starts as soon as the
     /// answer arrives, before any item can be missed.
     Subscribe {
         id: u64,
-        message: Bytes,
+        message: BytesMut,
         buffer: usize,
-        opened: Opened,
+        /// Moved to the call's routing when the message is taken.
+        opened: Option<Opened>,
     },
     /// A subscription stream was dropped: stop routing, tell the peer.
     Unsubscribe {
         subscription: SubscriptionId,
         id: u64,
-        message: Bytes,
+        message: BytesMut,
     },
+    /// An answer to one of the peer's calls (never queued by a caller).
+    Reply { message: BytesMut },
 }
 
 /// What the driver keeps of a message it wrote.
@@ -121,7 +124,7 @@ pub(crate) struct ById {
     subscriptions: HashMap<SubscriptionId, mpsc::Sender<Item>>,
     early: VecDeque<(SubscriptionId, Bytes)>,
     /// Answers to the peer's calls, to write before queued messages.
-    replies: VecDeque<Bytes>,
+    replies: VecDeque<BytesMut>,
     /// Where the peer's calls and notifications go: the service the client
     /// serves (see [`Builder::serve`](super::Builder::serve)), if any.
     incoming: Option<mpsc::Sender<Request>>,
@@ -148,7 +151,7 @@ impl ById {
     pub(crate) fn reply(&mut self, answer: &Response) {
         let mut message = BytesMut::with_capacity(64);
         answer.write_json(&mut message);
-        self.replies.push_back(message.freeze());
+        self.replies.push_back(message);
     }
 
     /// Hands a response to its call; returns the places this frees.
@@ -328,7 +331,7 @@ fn deliver(items: &mpsc::Sender<Item>, params: Bytes) -> bool {
 
 impl Matching for ById {
     type Queued = Command;
-    type Out = Bytes;
+    type Out = BytesMut;
     type In = Bytes;
     type Answer = Answer;
     type Written = Written;
@@ -337,34 +340,32 @@ impl Matching for ById {
         self.pending.len()
     }
 
-    fn take(&mut self, command: Command, slots: &mut Slots<Answer>) -> Option<(Bytes, Written)> {
-        Some(match command {
+    fn take(&mut self, command: &mut Command, slots: &mut Slots<Answer>) -> bool {
+        match command {
             Command::Call {
                 id,
-                message,
                 slot,
                 typed,
                 caller_id,
                 forget,
+                ..
             } => {
-                if slots.release_if_abandoned(slot) {
-                    return None;
+                if slots.release_if_abandoned(*slot) {
+                    return false;
                 }
-                if let Some(subscription) = forget {
+                if let Some(subscription) = forget.take() {
                     self.subscriptions.remove(&subscription);
                 }
                 let call = Pending::Call {
-                    slot,
-                    typed,
-                    caller_id,
+                    slot: *slot,
+                    typed: *typed,
+                    caller_id: caller_id.take(),
                     place: true,
                 };
-                self.pending.insert(id, call);
-                (message, Written::Call(id))
+                self.pending.insert(*id, call);
             }
-            Command::Batch { message, calls } => {
-                let ids = calls.iter().map(|&(id, _)| id).collect();
-                for (id, slot) in calls {
+            Command::Batch { calls, .. } => {
+                for &(id, slot) in calls.iter() {
                     let call = Pending::Call {
                         slot,
                         typed: false,
@@ -373,32 +374,41 @@ impl Matching for ById {
                     };
                     self.pending.insert(id, call);
                 }
-                (message, Written::Batch(ids))
             }
-            Command::Notify { message, slot } => (message, Written::Notify(slot)),
+            Command::Notify { .. } | Command::Reply { .. } => {}
             Command::Subscribe {
-                id,
-                message,
-                buffer,
-                opened,
+                id, buffer, opened, ..
             } => {
-                if opened.is_closed() {
-                    return None;
-                }
+                let Some(opened) = opened.take().filter(|opened| !opened.is_closed()) else {
+                    return false;
+                };
                 self.subscribing += 1;
-                self.pending.insert(id, Pending::Subscribe { opened, buffer });
-                (message, Written::Call(id))
+                let buffer = *buffer;
+                self.pending.insert(*id, Pending::Subscribe { opened, buffer });
             }
             Command::Unsubscribe {
-                subscription,
-                id,
-                message,
+                subscription, id, ..
             } => {
-                self.subscriptions.remove(&subscription);
-                self.pending.insert(id, Pending::Ignore);
-                (message, Written::Unsubscribe(id))
+                self.subscriptions.remove(subscription);
+                self.pending.insert(*id, Pending::Ignore);
             }
-        })
+        }
+        true
+    }
+
+    fn split(command: Command) -> (BytesMut, Option<Written>) {
+        match command {
+            Command::Call { id, message, .. } | Command::Subscribe { id, message, .. } => {
+                (message, Some(Written::Call(id)))
+            }
+            Command::Batch { message, calls } => {
+                let ids = calls.into_iter().map(|(id, _)| id).collect();
+                (message, Some(Written::Batch(ids)))
+            }
+            Command::Notify { message, slot } => (message, Some(Written::Notify(slot))),
+            Command::Unsubscribe { id, message, .. } => (message, Some(Written::Unsubscribe(id))),
+            Command::Reply { message } => (message, None),
+        }
     }
 
     fn waits_for_flush(written: &Written) -> bool {
@@ -496,8 +506,10 @@ impl Matching for ById {
         Ok(freed)
     }
 
-    fn reply(&mut self) -> Option<Bytes> {
-        self.replies.pop_front()
+    fn reply(&mut self) -> Option<Command> {
+        self.replies
+            .pop_front()
+            .map(|message| Command::Reply { message })
     }
 
     fn has_reply(&self) -> bool {
@@ -577,9 +589,11 @@ impl Matching for ById {
                 }
             }
             Command::Subscribe { opened, .. } => {
-                let _ = opened.send(Err(err.clone()));
+                if let Some(opened) = opened {
+                    let _ = opened.send(Err(err.clone()));
+                }
             }
-            Command::Unsubscribe { .. } => {}
+            Command::Unsubscribe { .. } | Command::Reply { .. } => {}
         }
     }
 }

@@ -1,6 +1,7 @@
 //! [`JsonRpcClient`]: calls multiplexed by id over one connection, and the
 //! server's calls answered by a service of the client's.
 
+mod codec;
 mod error;
 mod incoming;
 mod matching;
@@ -10,7 +11,7 @@ mod subscription;
 pub use error::CallError;
 pub use subscription::SubscriptionStream;
 
-pub(crate) use matching::{ById, Written};
+pub(crate) use matching::{ById, Command};
 
 use std::{
     fmt,
@@ -22,7 +23,7 @@ use std::{
     time::Duration,
 };
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
@@ -31,7 +32,6 @@ use tokio::{
 use tokio_util::codec::Framed;
 use tower::{BoxError, Service};
 
-use matching::Command;
 use reply::Answer;
 
 use super::{
@@ -235,10 +235,9 @@ impl JsonRpcClient {
             return Ok(Vec::new());
         }
         if ids.is_empty() {
-            self.notify_message(message.freeze()).await?;
+            self.notify_message(message).await?;
             return Ok(Vec::new());
         }
-        let message = message.freeze();
         let slots = self
             .shared
             .queue(|slots, _| {
@@ -310,7 +309,7 @@ impl JsonRpcClient {
                     id,
                     message,
                     buffer,
-                    opened,
+                    opened: Some(opened),
                 };
                 (subscribe, ())
             })
@@ -351,7 +350,7 @@ impl JsonRpcClient {
     async fn send_message(
         &self,
         id: u64,
-        message: Bytes,
+        message: BytesMut,
         typed: bool,
         forget: Option<matching::SubscriptionId>,
     ) -> Result<Answer, Error> {
@@ -376,7 +375,7 @@ impl JsonRpcClient {
     }
 
     /// Sends a message that is not answered; completes once it is written.
-    async fn notify_message(&self, message: Bytes) -> Result<(), Error> {
+    async fn notify_message(&self, message: BytesMut) -> Result<(), Error> {
         let slot = self
             .shared
             .queue(|slots, waker| {
@@ -617,7 +616,7 @@ impl Builder {
         if let Some((serve, requests)) = incoming {
             serve.spawn(requests, &shared);
         }
-        tokio::spawn(engine::run(
+        tokio::spawn(engine::Driver::new(
             shared.clone(),
             transport,
             reconnect,
@@ -633,14 +632,14 @@ impl Builder {
 }
 
 /// A client's connection, framed. Pinned on the heap, the stream is `Unpin`.
-type Transport<T> = Framed<Pin<Box<T>>, JsonCodec>;
+type Transport<T> = Framed<Pin<Box<T>>, codec::Messages>;
 
 /// Frames `io` for a client.
-fn framed<T>(io: T, codec: &JsonCodec) -> Transport<T>
+fn framed<T>(io: T, json: &JsonCodec) -> Transport<T>
 where
     T: AsyncRead + AsyncWrite,
 {
-    Framed::new(Box::pin(io), codec.clone())
+    Framed::new(Box::pin(io), codec::Messages(json.clone()))
 }
 
 /// The engine of a JSON-RPC peer's calls, with `incoming` for the calls it
@@ -685,7 +684,7 @@ fn params_json<P: Serialize>(params: &P) -> Result<Option<Vec<u8>>, CallError> {
 
 /// A call's message with `params` serialized in place; `()` (or anything
 /// that serializes to `null`) sends no params.
-fn call_json<P: Serialize>(id: u64, method: &str, params: &P) -> Result<Bytes, CallError> {
+fn call_json<P: Serialize>(id: u64, method: &str, params: &P) -> Result<BytesMut, CallError> {
     let mut message = BytesMut::with_capacity(128 + method.len());
     write_head(&mut message, Some(WireId::Number(id)), method);
     let without_params = message.len();
@@ -702,11 +701,11 @@ fn call_json<P: Serialize>(id: u64, method: &str, params: &P) -> Result<Bytes, C
         }
     }
     message.put_u8(b'}');
-    Ok(message.freeze())
+    Ok(message)
 }
 
-fn request_json(id: Option<u64>, method: &str, params: Option<&[u8]>) -> Bytes {
+fn request_json(id: Option<u64>, method: &str, params: Option<&[u8]>) -> BytesMut {
     let mut message = BytesMut::with_capacity(48 + method.len() + params.map_or(0, <[u8]>::len));
     write_request(&mut message, id.map(WireId::Number), method, params);
-    message.freeze()
+    message
 }

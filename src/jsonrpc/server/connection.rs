@@ -24,7 +24,7 @@ use crate::{
     client::engine::Matching,
     jsonrpc::{
         Call, Context, ErrorObject, Id, Request, Response,
-        client::{ById, Written},
+        client::{ById, Command},
         service::subscription::Outbox,
         wire::parse::{Entry, Incoming},
     },
@@ -310,7 +310,7 @@ pub(super) struct Pushed {
     items: Outbox,
     context: Context,
     /// Taken from the peer client's queue, not yet handed over.
-    taken: VecDeque<(Bytes, Option<Written>)>,
+    taken: VecDeque<Command>,
     wake: Vec<Waker>,
 }
 
@@ -342,15 +342,16 @@ impl Stream for Pushed {
         if this.taken.is_empty() {
             engine.take(PEER_MAX_IN_FLIGHT, true, &mut this.taken, &mut this.wake, cx);
         }
-        let Some((message, written)) = this.taken.pop_front() else {
+        let Some(command) = this.taken.pop_front() else {
             this.wake.drain(..).for_each(Waker::wake);
             return Poll::Pending;
         };
+        let (message, written) = ById::split(command);
         if let Some(written) = written.filter(ById::waits_for_flush) {
             // Handed to the connection: as written as it will be.
             engine.flushed(std::iter::once(written), &mut this.wake);
         }
         this.wake.drain(..).for_each(Waker::wake);
-        Poll::Ready(Some(Outgoing::Pushed(message)))
+        Poll::Ready(Some(Outgoing::Pushed(message.freeze())))
     }
 }
