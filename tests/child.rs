@@ -57,6 +57,10 @@ fn main() -> ExitCode {
                 block_on(stdio_child_serves_until_its_stdin_closes())
             }),
             (
+                "a_json_rpc_child_on_stdio_calls_back_its_parent_and_is_answered",
+                || block_on(a_json_rpc_child_on_stdio_calls_back_its_parent_and_is_answered()),
+            ),
+            (
                 "inherited_pipes_carry_requests_and_leave_stdout_free",
                 || block_on(inherited_pipes_carry_requests_and_leave_stdout_free()),
             ),
@@ -181,6 +185,46 @@ async fn stdio_child_serves_until_its_stdin_closes() {
     assert_eq!(call(&mut client, "echo:hello").await, "hello");
 
     // Dropping the last handle closes the child's stdin: it exits cleanly.
+    drop(client);
+    assert!(wait(&mut process).await.success());
+}
+
+/// Both directions over a child's stdin and stdout, as an editor and its
+/// language server: the child's handler asks its parent for settings and
+/// logs to it before answering.
+async fn a_json_rpc_child_on_stdio_calls_back_its_parent_and_is_answered() {
+    use std::sync::{Arc, Mutex};
+
+    use serde_json::{Value, json};
+    use tower_ipc::{
+        codec::{JsonCodec, JsonFraming},
+        jsonrpc::{ErrorObject, JsonRpcClient, Router},
+    };
+
+    let (io, mut process) = child::spawn(&mut child_command("rpc-peer")).expect("spawn");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let record = log.clone();
+    let parent = Router::new()
+        .method("workspace/configuration", |_: Value| async move {
+            Ok::<_, ErrorObject>(json!([{ "tabSize": 4 }]))
+        })
+        .method("window/logMessage", move |(message,): (Value,)| {
+            let record = record.clone();
+            async move {
+                record.lock().unwrap().push(message["message"].to_string());
+                Ok::<_, ErrorObject>(())
+            }
+        });
+    let client = JsonRpcClient::builder()
+        .codec(JsonCodec::new().framing(JsonFraming::ContentLength))
+        .serve(parent)
+        .build(io);
+    let answer: Value = timeout(PATIENCE, client.call("initialize", ()))
+        .await
+        .expect("answered in time")
+        .expect("answered");
+    assert_eq!(answer, json!({ "tabSize": 4, "pid": process.id() }));
+    assert_eq!(*log.lock().unwrap(), [r#""hello from the child""#]);
     drop(client);
     assert!(wait(&mut process).await.success());
 }
@@ -523,6 +567,7 @@ mod children {
             match part {
                 "vector" => vector().await,
                 "worker" => worker().await,
+                "rpc-peer" => rpc_peer().await,
                 "pipes" => pipes().await,
                 "bad-pipes" => bad_pipes(),
                 "lifetime-check" => lifetime_check(),
@@ -557,6 +602,43 @@ mod children {
         };
         lifetime.shutdown(action).await.expect("report");
         ExitCode::SUCCESS
+    }
+
+    /// Serves JSON-RPC with `Content-Length` headers on stdio until stdin
+    /// closes: `initialize` logs to the parent, asks it for its settings,
+    /// and answers them with this process's id.
+    async fn rpc_peer() -> ExitCode {
+        use serde_json::{Value, json};
+        use tower_ipc::{
+            codec::{JsonCodec, JsonFraming},
+            jsonrpc::{Context, ErrorObject, JsonRpc, Router},
+        };
+
+        let router = Router::new().method("initialize", |cx: Context, (): ()| async move {
+            cx.peer()
+                .notify("window/logMessage", [json!({ "message": "hello from the child" })])
+                .await
+                .map_err(ErrorObject::internal_error)?;
+            let settings: Value = cx
+                .peer()
+                .call("workspace/configuration", [json!({ "section": "demo" })])
+                .await
+                .map_err(ErrorObject::internal_error)?;
+            let mut settings = settings[0].clone();
+            settings["pid"] = json!(std::process::id());
+            Ok::<_, ErrorObject>(settings)
+        });
+        let protocol = JsonRpc::new().codec(JsonCodec::new().framing(JsonFraming::ContentLength));
+        let served = Server::new()
+            .serve_connection(PipeStream::stdio().expect("stdio"), protocol, router)
+            .await;
+        match served {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("rpc-peer: {err}");
+                ExitCode::FAILURE
+            }
+        }
     }
 
     /// Reports two startup steps and startup complete when asked for

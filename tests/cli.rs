@@ -22,7 +22,7 @@ use tokio::{
 use tower::{ServiceBuilder, service_fn};
 use tower_ipc::{
     codec::LengthPrefixed,
-    jsonrpc::{ErrorObject, JsonRpc, Request, Router, Subscription},
+    jsonrpc::{Call, ErrorObject, JsonRpc, Router, Subscription},
 };
 
 /// Processes start slowly under Wine; a command taking this long has hung.
@@ -157,9 +157,9 @@ async fn serve_in_process(router: Router) -> (String, Arc<Mutex<Vec<String>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let record = seen.clone();
     let service = ServiceBuilder::new()
-        .map_request(move |request: Request| {
-            record.lock().unwrap().push(request.method().to_owned());
-            request
+        .map_request(move |call: Call| {
+            record.lock().unwrap().push(call.method().to_owned());
+            call
         })
         .service(router);
     tokio::spawn(tower_ipc::serve(listener, JsonRpc::new(), service).into_future());

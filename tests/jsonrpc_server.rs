@@ -20,7 +20,7 @@ use tower_ipc::{
     Endpoint, Server,
     codec::JsonCodec,
     jsonrpc::{
-        Broadcast, Context, ErrorObject, JsonRpc, Overflow, Request, Response, Router, Subscription,
+        Broadcast, Call, Context, ErrorObject, JsonRpc, Overflow, Response, Router, Subscription,
     },
 };
 
@@ -46,13 +46,13 @@ fn router() -> Router {
             Err::<(), _>(ErrorObject::new(-32099, "it failed").with_data(&json!({"why": "asked"})))
         })
         .method("whoami", |cx: Context, (): ()| async move {
-            Ok::<_, ErrorObject>(cx.peer().pid())
+            Ok::<_, ErrorObject>(cx.peer_info().pid())
         })
 }
 
 async fn serve<S>(endpoint: &Endpoint, protocol: JsonRpc, service: S) -> tokio::task::JoinHandle<()>
 where
-    S: tower::Service<Request, Response = Response> + Clone + Send + 'static,
+    S: tower::Service<Call, Response = Response> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError> + Send + 'static,
 {
@@ -298,8 +298,8 @@ async fn middleware_errors_become_error_answers_for_their_id() {
     // Any boxed error is an internal error with its message; an ErrorObject
     // is passed through as it is.
     let endpoint = self::endpoint("rpc-boxed");
-    let failing = service_fn(|request: Request| async move {
-        match request.method() {
+    let failing = service_fn(|call: Call| async move {
+        match call.method() {
             "object" => Err::<Response, BoxError>(Box::new(ErrorObject::new(-32050, "custom"))),
             _ => Err("disk on fire".into()),
         }

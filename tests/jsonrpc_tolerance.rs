@@ -13,12 +13,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::BoxError;
 use tower_ipc::{
     Endpoint,
-    jsonrpc::{ErrorObject, JsonRpc, Request, Response, Router, Subscription},
+    jsonrpc::{Call, ErrorObject, JsonRpc, Response, Router, Subscription},
 };
 
 async fn serve<S>(endpoint: &Endpoint, protocol: JsonRpc, service: S) -> tokio::task::JoinHandle<()>
 where
-    S: tower::Service<Request, Response = Response> + Clone + Send + 'static,
+    S: tower::Service<Call, Response = Response> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError> + Send + 'static,
 {

@@ -7,7 +7,7 @@ use std::{
     task::{Context, Poll, ready},
 };
 
-use super::{Error, shared::SharedAnswers};
+use super::{Error, engine::SharedAnswers};
 
 /// The answer to one [`Client`](super::Client) call.
 ///

@@ -8,7 +8,15 @@
 //! - [`Router`] routes requests by method to typed async handlers, and opens
 //!   [`Subscription`]s; it is a [`tower::Service`], so timeouts, concurrency
 //!   limits, load shedding and tracing are ordinary layers around it.
-//! - [`Request`], [`Response`], [`Id`] and [`ErrorObject`] are the messages.
+//! - [`Message`] (and the [`Request`], [`Response`], [`Id`] and
+//!   [`ErrorObject`] it holds) is what travels, as plain data: a user of the
+//!   [`JsonCodec`](crate::codec::JsonCodec) alone parses frames into it and
+//!   writes it back.
+//!
+//! The module's rooms: `types/` (the messages), `wire/` (reading and
+//! writing them fast), `service/` (the router, handlers, calls and
+//! subscriptions: what answers calls), `server/` (the protocol for
+//! [`serve`](crate::serve)) and `client/`.
 //!
 //! # On the wire
 //!
@@ -48,31 +56,16 @@
 //! # }
 //! ```
 
-mod client;
-mod context;
-mod error;
-mod feed;
-mod handler;
-mod id;
-mod message;
-mod method_hash;
-mod params;
-mod request;
-mod response;
-mod router;
+pub(crate) mod client;
 mod server;
-mod subscription;
-mod write;
+mod service;
+mod types;
+pub(crate) mod wire;
 
 pub use client::{Builder as ClientBuilder, CallError, JsonRpcClient, SubscriptionStream};
-pub use context::Context;
-pub use error::ErrorObject;
-pub use feed::{Broadcast, Feed};
-pub use handler::{Handler, SubscriptionHandler};
-pub use id::Id;
-pub use params::Params;
-pub use request::Request;
-pub use response::Response;
-pub use router::{RouteFuture, Router};
 pub use server::JsonRpc;
-pub use subscription::{Overflow, Subscription};
+pub use service::{
+    Broadcast, Call, Context, Feed, Handler, Overflow, RouteFuture, Router, Subscription,
+    SubscriptionHandler,
+};
+pub use types::{ErrorObject, Id, Message, Params, Request, Response};

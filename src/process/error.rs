@@ -161,8 +161,6 @@ pub struct CallError {
 enum CallKind {
     /// The supervisor was shut down.
     Stopped,
-    /// `call` without a successful `poll_ready`.
-    NotReady,
     /// The connection to the child failed (it crashed, or was restarted).
     Client(client::Error),
 }
@@ -172,13 +170,6 @@ impl CallError {
         Self {
             program,
             kind: CallKind::Stopped,
-        }
-    }
-
-    pub(crate) fn not_ready(program: Arc<str>) -> Self {
-        Self {
-            program,
-            kind: CallKind::NotReady,
         }
     }
 
@@ -203,14 +194,14 @@ impl CallError {
 
     /// `call` was made without a successful `poll_ready` first.
     pub fn is_not_ready(&self) -> bool {
-        matches!(self.kind, CallKind::NotReady)
+        matches!(&self.kind, CallKind::Client(err) if err.is_not_ready())
     }
 
     /// The client error underneath, if the call reached a child.
     pub fn client_error(&self) -> Option<&client::Error> {
         match &self.kind {
             CallKind::Client(err) => Some(err),
-            CallKind::Stopped | CallKind::NotReady => None,
+            CallKind::Stopped => None,
         }
     }
 }
@@ -219,11 +210,6 @@ impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             CallKind::Stopped => write!(f, "the supervisor of `{}` has stopped", self.program),
-            CallKind::NotReady => write!(
-                f,
-                "call to `{}` without a successful poll_ready",
-                self.program
-            ),
             CallKind::Client(err) => write!(f, "call to `{}` failed: {err}", self.program),
         }
     }
@@ -233,7 +219,7 @@ impl Error for CallError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match &self.kind {
             CallKind::Client(err) => Some(err),
-            CallKind::Stopped | CallKind::NotReady => None,
+            CallKind::Stopped => None,
         }
     }
 }

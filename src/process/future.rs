@@ -16,28 +16,13 @@ use crate::client;
 /// Dropping it abandons the call, as with
 /// [`client::future::ResponseFuture`].
 pub struct ResponseFuture<Resp> {
-    state: State<Resp>,
-}
-
-enum State<Resp> {
-    Waiting {
-        inner: client::future::ResponseFuture<Resp>,
-        program: Arc<str>,
-    },
-    Failed(Option<CallError>),
+    inner: client::future::ResponseFuture<Resp>,
+    program: Arc<str>,
 }
 
 impl<Resp> ResponseFuture<Resp> {
     pub(super) fn waiting(inner: client::future::ResponseFuture<Resp>, program: Arc<str>) -> Self {
-        Self {
-            state: State::Waiting { inner, program },
-        }
-    }
-
-    pub(super) fn failed(err: CallError) -> Self {
-        Self {
-            state: State::Failed(Some(err)),
-        }
+        Self { inner, program }
     }
 }
 
@@ -45,16 +30,9 @@ impl<Resp> Future for ResponseFuture<Resp> {
     type Output = Result<Resp, CallError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.get_mut().state {
-            State::Waiting { inner, program } => {
-                let answer = ready!(Pin::new(inner).poll(cx));
-                Poll::Ready(answer.map_err(|err| CallError::client(Arc::clone(program), err)))
-            }
-            State::Failed(err) => match err.take() {
-                Some(err) => Poll::Ready(Err(err)),
-                None => Poll::Pending,
-            },
-        }
+        let this = self.get_mut();
+        let answer = ready!(Pin::new(&mut this.inner).poll(cx));
+        Poll::Ready(answer.map_err(|err| CallError::client(Arc::clone(&this.program), err)))
     }
 }
 

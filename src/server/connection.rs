@@ -230,7 +230,21 @@ where
     /// Since when the peer has taken none of our bytes (write timeout only).
     stalled_since: Option<Instant>,
     stats: Arc<Stats>,
+    /// What the protocol does with frames read past the cap, if it reads
+    /// past it at all.
+    at_cap: Option<Box<dyn AtCap<Req, S::Response>>>,
     _request: PhantomData<fn(Req)>,
+}
+
+/// What a protocol does with the frames a connection reads while it starts
+/// no request (at its in-flight cap, or with its service not ready): a
+/// JSON-RPC server whose handlers wait for its peer's answers must read them.
+pub(crate) trait AtCap<Req, Resp>: Send {
+    /// Whether to read past the cap now.
+    fn read_past(&self) -> bool;
+    /// Handles a frame at once, without the service: the answer to write,
+    /// if any.
+    fn answer(&mut self, frame: Req) -> Option<Resp>;
 }
 
 /// The limits a connection runs with.
@@ -270,6 +284,7 @@ where
         signals: &Signals,
         stats: Arc<Stats>,
         push: Option<P>,
+        at_cap: Option<Box<dyn AtCap<Req, S::Response>>>,
     ) -> Self {
         let now = Instant::now();
         Self {
@@ -298,6 +313,7 @@ where
             last_activity: now,
             stalled_since: None,
             stats,
+            at_cap,
             _request: PhantomData,
         }
     }
@@ -419,10 +435,11 @@ where
             let request = match self.waiting.take() {
                 Some(request) => request,
                 None => {
-                    if self.read_closed.is_some()
-                        || self.read_pending
-                        || self.unanswered() >= self.limits.max_in_flight
-                    {
+                    if self.read_closed.is_some() || self.read_pending {
+                        break;
+                    }
+                    if self.unanswered() >= self.limits.max_in_flight {
+                        progress |= self.read_past_cap(cx);
                         break;
                     }
                     let read = Pin::new(&mut self.framed).poll_next(cx);
@@ -466,6 +483,46 @@ where
                 }
                 Poll::Pending => {
                     self.waiting = Some(request);
+                    progress |= self.read_past_cap(cx);
+                    break;
+                }
+            }
+        }
+        progress
+    }
+
+    /// While no request can be started (the connection is at its cap, or
+    /// the service is not ready), reads on if the protocol asks to (a
+    /// JSON-RPC server waiting for its peer's answers to its own calls,
+    /// which would otherwise never be read), and has it answer each frame at
+    /// once. Answers waiting to be written stay within the cap. Returns
+    /// whether anything was read.
+    fn read_past_cap(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(at_cap) = self.at_cap.as_mut() else {
+            return false;
+        };
+        let mut progress = false;
+        while at_cap.read_past()
+            && self.done.len() < self.limits.max_in_flight
+            && self.read_closed.is_none()
+        {
+            match Pin::new(&mut self.framed).poll_next(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Some(answer) = at_cap.answer(frame) {
+                        self.done.push_back(Ok(answer));
+                    }
+                    progress = true;
+                }
+                Poll::Ready(Some(Err(err))) => {
+                    self.read_closed = Some(CloseReason::Decode(err.into()));
+                    return true;
+                }
+                Poll::Ready(None) => {
+                    self.read_closed = Some(CloseReason::PeerClosed);
+                    return true;
+                }
+                Poll::Pending => {
+                    self.read_pending = true;
                     break;
                 }
             }

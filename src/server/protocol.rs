@@ -106,6 +106,7 @@ where
             &signals,
             stats,
             None,
+            None,
         );
         async move { Closed(connection.await) }
     }

@@ -105,7 +105,7 @@ fn router() -> Router {
         .method(
             "whoami",
             |cx: Context, _: serde::de::IgnoredAny| async move {
-                Ok::<_, ErrorObject>(peer_json(cx.peer()))
+                Ok::<_, ErrorObject>(peer_json(cx.peer_info()))
             },
         )
         .method("fail", |fail: Option<Fail>| async move {

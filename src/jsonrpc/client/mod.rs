@@ -1,13 +1,17 @@
-//! [`JsonRpcClient`]: calls multiplexed by id over one connection.
+//! [`JsonRpcClient`]: calls multiplexed by id over one connection, and the
+//! server's calls answered by a service of the client's.
 
-mod dispatch;
+mod codec;
 mod error;
+mod incoming;
+mod matching;
 mod reply;
-mod shared;
 mod subscription;
 
 pub use error::CallError;
 pub use subscription::SubscriptionStream;
+
+pub(crate) use matching::{ById, Command};
 
 use std::{
     fmt,
@@ -25,16 +29,24 @@ use tokio::{
     io::{AsyncRead, AsyncWrite},
     sync::oneshot,
 };
+use tokio_util::codec::Framed;
+use tower::{BoxError, Service};
 
-use dispatch::{Reconnect, Settings};
 use reply::Answer;
-use shared::{Command, Shared};
 
-use super::{Request, Response, Subscription, write::write_json};
+use super::{
+    Call, Request, Response, Subscription,
+    wire::write::{WireId, write_head, write_json, write_request},
+};
 use crate::{
     Endpoint,
-    client::{Error, WaitEntry, future::ResponseFuture},
+    client::{
+        Error,
+        engine::{self, EndpointConnect, Shared, WaitEntry},
+        future::ResponseFuture,
+    },
     codec::JsonCodec,
+    transport::IpcStream,
 };
 
 /// A JSON-RPC client: typed calls, notifications, batches and subscriptions,
@@ -57,14 +69,25 @@ use crate::{
 /// ```
 ///
 /// It is also a [`tower::Service`]`<`[`Request`]`>` answering [`Response`]s, so
-/// tower middleware (timeouts, retries, rate limits) wraps it; the client
-/// numbers requests itself, whatever id a request carries.
+/// tower middleware (timeouts, retries, rate limits) wraps it. The client
+/// numbers requests on the wire itself; the answer carries the id the
+/// caller's request had.
+///
+/// A connection is a peer's: the server may call and notify its client too.
+/// A client given a service with [`Builder::serve`] (a
+/// [`Router`](super::Router), say) answers the server's calls with it;
+/// without one, they are answered with a method-not-found error and its
+/// notifications are logged at debug level. A server's handlers hold a
+/// `JsonRpcClient` for the connection they serve, in their
+/// [`Context`](super::Context).
 ///
 /// # Backpressure
 ///
-/// Messages wait in a bounded queue for the connection task, which keeps at
-/// most [`Builder::max_in_flight`] calls unanswered: callers wait (in
-/// `poll_ready`, or inside the `async` methods) rather than fill memory.
+/// A message holds a place from the moment it is queued until it is
+/// answered (or, for a notification, written): [`Builder::buffer`] messages
+/// may wait and [`Builder::max_in_flight`] calls may be unanswered. Callers
+/// wait (in `poll_ready`, or inside the `async` methods) rather than fill
+/// memory.
 ///
 /// # Errors
 ///
@@ -73,11 +96,14 @@ use crate::{
 /// [`reconnect`](Builder::reconnect), later calls fail too; with it, the next
 /// call connects again.
 pub struct JsonRpcClient {
-    shared: Arc<Shared>,
+    shared: Arc<Shared<ById>>,
     /// A place in the queue reserved by `poll_ready`, for `call` to fill.
     reserved: bool,
     /// Where this handle waits for room in `poll_ready`, if it does.
     waiting: WaitEntry,
+    /// Whether this handle keeps the client going: not the one a service's
+    /// context holds, which would otherwise keep its own connection open.
+    counted: bool,
 }
 
 impl JsonRpcClient {
@@ -96,6 +122,21 @@ impl JsonRpcClient {
     /// Settings for a client.
     pub fn builder() -> Builder {
         Builder::new()
+    }
+
+    /// A handle on `shared` that does not keep it going.
+    pub(crate) fn uncounted(shared: Arc<Shared<ById>>) -> Self {
+        Self {
+            shared,
+            reserved: false,
+            waiting: None,
+            counted: false,
+        }
+    }
+
+    /// The engine this handle queues on.
+    pub(crate) fn engine(&self) -> &Arc<Shared<ById>> {
+        &self.shared
     }
 
     fn next_id(&self) -> u64 {
@@ -185,7 +226,8 @@ impl JsonRpcClient {
                 message.put_u8(b',');
             }
             let id = (!request.is_notification()).then(|| self.next_id());
-            write_request(&mut message, id, request.method(), request.raw_params());
+            let wire_id = id.map(WireId::Number);
+            write_request(&mut message, wire_id, request.method(), request.raw_params());
             ids.extend(id);
         }
         message.put_u8(b']');
@@ -267,16 +309,16 @@ impl JsonRpcClient {
                     id,
                     message,
                     buffer,
-                    opened,
+                    opened: Some(opened),
                 };
                 (subscribe, ())
             })
             .await?;
         let (response, items) = answer.await.unwrap_or_else(|_| Err(Error::closed()))?;
-        let subscription_id: String = reply::parsed_into(response)?;
-        let items = items.ok_or_else(|| {
+        let _: serde_json::Value = reply::parsed_into(response)?;
+        let (subscription_id, items) = items.ok_or_else(|| {
             CallError::Serde(serde::de::Error::custom(
-                "the subscription id is not a string",
+                "the subscription id is neither a string nor a number",
             ))
         })?;
         Ok(SubscriptionStream::new(
@@ -293,7 +335,7 @@ impl JsonRpcClient {
         &self,
         method: &str,
         params: Option<&[u8]>,
-        forget: Option<String>,
+        forget: Option<matching::SubscriptionId>,
     ) -> Result<Response, Error> {
         let id = self.next_id();
         let message = request_json(Some(id), method, params);
@@ -310,7 +352,7 @@ impl JsonRpcClient {
         id: u64,
         message: BytesMut,
         typed: bool,
-        forget: Option<String>,
+        forget: Option<matching::SubscriptionId>,
     ) -> Result<Answer, Error> {
         let slot = self
             .shared
@@ -321,6 +363,7 @@ impl JsonRpcClient {
                     message,
                     slot,
                     typed,
+                    caller_id: None,
                     forget,
                 };
                 (call, slot)
@@ -333,11 +376,15 @@ impl JsonRpcClient {
 
     /// Sends a message that is not answered; completes once it is written.
     async fn notify_message(&self, message: BytesMut) -> Result<(), Error> {
-        let (sent, written) = oneshot::channel();
-        self.shared
-            .queue(|_, _| (Command::Notify { message, sent }, ()))
+        let slot = self
+            .shared
+            .queue(|slots, waker| {
+                let slot = slots.insert_waking(Some(waker.clone()));
+                (Command::Notify { message, slot }, slot)
+            })
             .await?;
-        written.await.unwrap_or_else(|_| Err(Error::closed()))
+        ResponseFuture::queued_in_this_poll(self.shared.clone(), slot).await?;
+        Ok(())
     }
 }
 
@@ -348,20 +395,21 @@ impl Clone for JsonRpcClient {
             shared: self.shared.clone(),
             reserved: false,
             waiting: None,
+            counted: true,
         }
     }
 }
 
 impl Drop for JsonRpcClient {
     fn drop(&mut self) {
-        self.shared.drop_handle(self.reserved);
+        self.shared.drop_handle(self.counted, self.reserved);
     }
 }
 
 impl fmt::Debug for JsonRpcClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JsonRpcClient")
-            .field("closed", &self.shared.lock().closed)
+            .field("closed", &self.shared.is_closed())
             .finish()
     }
 }
@@ -375,22 +423,21 @@ impl tower::Service<Request> for JsonRpcClient {
         if self.reserved {
             return Poll::Ready(Ok(()));
         }
-        let mut state = self.shared.lock();
-        if state.closed {
-            return Poll::Ready(Err(Error::closed()));
+        match self.shared.reserve(&mut self.waiting, cx) {
+            Poll::Ready(true) => {
+                self.reserved = true;
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(false) => Poll::Ready(Err(Error::closed())),
+            Poll::Pending => Poll::Pending,
         }
-        std::task::ready!(
-            state
-                .room
-                .reserve(&self.shared.places, &mut self.waiting, cx)
-        );
-        self.reserved = true;
-        Poll::Ready(Ok(()))
     }
 
+    /// Sends `request` as a call (a request without an id too), and
+    /// resolves to its answer, which carries the id `request` had.
     fn call(&mut self, request: Request) -> Self::Future {
         if !std::mem::take(&mut self.reserved) {
-            let err = if self.shared.lock().closed {
+            let err = if self.shared.is_closed() {
                 Error::closed()
             } else {
                 Error::not_ready()
@@ -399,6 +446,7 @@ impl tower::Service<Request> for JsonRpcClient {
         }
         let id = self.next_id();
         let message = request_json(Some(id), request.method(), request.raw_params());
+        let caller_id = request.id().cloned();
         let pushed = self.shared.push(|slots| {
             let slot = slots.insert();
             let call = Command::Call {
@@ -406,22 +454,27 @@ impl tower::Service<Request> for JsonRpcClient {
                 message,
                 slot,
                 typed: false,
+                caller_id,
                 forget: None,
             };
             (call, slot)
         });
         let answer = pushed.map(|slot| self.answer(slot));
-        Box::pin(async move { Ok(answer?.await?.into_parsed()) })
+        Box::pin(async move {
+            let answer = answer.ok_or_else(Error::closed)?;
+            Ok(answer.await?.into_parsed())
+        })
     }
 }
 
 /// Settings for a [`JsonRpcClient`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Builder {
     codec: JsonCodec,
     buffer: usize,
     max_in_flight: usize,
     reconnect: Option<Duration>,
+    serve: Option<incoming::Serve>,
 }
 
 impl Builder {
@@ -430,13 +483,15 @@ impl Builder {
     /// Unanswered calls on the connection unless set otherwise.
     pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
 
-    /// The default settings: the JSON stream framing, no reconnection.
+    /// The default settings: the JSON stream framing, no reconnection, no
+    /// service for the server's calls.
     pub fn new() -> Self {
         Self {
             codec: JsonCodec::new(),
             buffer: Self::DEFAULT_BUFFER,
             max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
             reconnect: None,
+            serve: None,
         }
     }
 
@@ -472,6 +527,45 @@ impl Builder {
         self
     }
 
+    /// Answers the server's calls and notifications with `service` (a
+    /// [`Router`](super::Router), typically), as an editor answers its
+    /// language server's `workspace/configuration`. Its calls run
+    /// concurrently, up to 64 at once and 64 waiting (past that they are
+    /// answered with a limit error); its notifications are handled one at a
+    /// time, in the order they came. The service's
+    /// [`Context`](super::Context) holds this client, to call the server
+    /// back.
+    ///
+    /// ```no_run
+    /// use tower_ipc::{Endpoint, jsonrpc::{Context, ErrorObject, JsonRpcClient, Router}};
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    /// let editor = Router::new()
+    ///     .method("workspace/configuration", |_: serde_json::Value| async move {
+    ///         Ok::<_, ErrorObject>(serde_json::json!([{ "tabSize": 4 }]))
+    ///     })
+    ///     .method("window/logMessage", |(message,): (serde_json::Value,)| async move {
+    ///         println!("server says: {message}");
+    ///         Ok::<_, ErrorObject>(())
+    ///     });
+    /// let client = JsonRpcClient::builder()
+    ///     .serve(editor)
+    ///     .connect(&Endpoint::new("language-server"))
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn serve<S>(mut self, service: S) -> Self
+    where
+        S: Service<Call, Response = Response> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError> + Send + 'static,
+    {
+        self.serve = Some(incoming::Serve::new(service));
+        self
+    }
+
     /// Connects to `endpoint` (waiting up to the reconnect timeout for the
     /// server, if one is set) and starts a client.
     ///
@@ -483,11 +577,12 @@ impl Builder {
             Some(timeout) => endpoint.connect_timeout(timeout).await?,
             None => endpoint.connect().await?,
         };
-        let reconnect = self.reconnect.map(|timeout| Reconnect {
-            endpoint: endpoint.clone(),
-            timeout,
+        let reconnect = self.reconnect.map(|timeout| {
+            let codec = self.codec.clone();
+            let make = move |stream: IpcStream| framed(stream, &codec);
+            Box::new(EndpointConnect::new(endpoint.clone(), timeout, make)) as _
         });
-        Ok(self.start(stream, reconnect))
+        Ok(self.start(framed(stream, &self.codec), reconnect))
     }
 
     /// Starts a client on an open connection.
@@ -499,30 +594,79 @@ impl Builder {
     where
         T: AsyncRead + AsyncWrite + Send + 'static,
     {
-        self.start(io, None)
+        self.start(framed(io, &self.codec), None)
     }
 
-    fn start<T>(&self, io: T, reconnect: Option<Reconnect>) -> JsonRpcClient
+    fn start<T>(
+        &self,
+        transport: Transport<T>,
+        reconnect: Option<Box<dyn engine::Connect<Transport<T>>>>,
+    ) -> JsonRpcClient
     where
         T: AsyncRead + AsyncWrite + Send + 'static,
     {
-        let shared = Arc::new(Shared::new(self.buffer));
-        let settings = Settings {
-            codec: self.codec.clone(),
-            max_in_flight: self.max_in_flight,
+        let (shared, incoming) = match &self.serve {
+            None => (Arc::new(peer(None, self.buffer, self.max_in_flight)), None),
+            Some(serve) => {
+                let (sender, requests) = incoming::channel();
+                let shared = Arc::new(peer(Some(sender), self.buffer, self.max_in_flight));
+                (shared, Some((serve, requests)))
+            }
         };
-        tokio::spawn(dispatch::run(shared.clone(), io, reconnect, settings));
+        if let Some((serve, requests)) = incoming {
+            serve.spawn(requests, &shared);
+        }
+        tokio::spawn(engine::Driver::new(
+            shared.clone(),
+            transport,
+            reconnect,
+            self.max_in_flight,
+        ));
         JsonRpcClient {
             shared,
             reserved: false,
             waiting: None,
+            counted: true,
         }
     }
+}
+
+/// A client's connection, framed. Pinned on the heap, the stream is `Unpin`.
+type Transport<T> = Framed<Pin<Box<T>>, codec::Messages>;
+
+/// Frames `io` for a client.
+fn framed<T>(io: T, json: &JsonCodec) -> Transport<T>
+where
+    T: AsyncRead + AsyncWrite,
+{
+    Framed::new(Box::pin(io), codec::Messages(json.clone()))
+}
+
+/// The engine of a JSON-RPC peer's calls, with `incoming` for the calls it
+/// receives.
+pub(crate) fn peer(
+    incoming: Option<tokio::sync::mpsc::Sender<Request>>,
+    buffer: usize,
+    max_in_flight: usize,
+) -> Shared<ById> {
+    Shared::new(ById::new(incoming), buffer, max_in_flight)
 }
 
 impl Default for Builder {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("codec", &self.codec)
+            .field("buffer", &self.buffer)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("reconnect", &self.reconnect)
+            .field("serves", &self.serve.is_some())
+            .finish()
     }
 }
 
@@ -542,7 +686,7 @@ fn params_json<P: Serialize>(params: &P) -> Result<Option<Vec<u8>>, CallError> {
 /// that serializes to `null`) sends no params.
 fn call_json<P: Serialize>(id: u64, method: &str, params: &P) -> Result<BytesMut, CallError> {
     let mut message = BytesMut::with_capacity(128 + method.len());
-    write_head(&mut message, Some(id), method);
+    write_head(&mut message, Some(WireId::Number(id)), method);
     let without_params = message.len();
     message.put_slice(br#","params":"#);
     let start = message.len();
@@ -562,44 +706,6 @@ fn call_json<P: Serialize>(id: u64, method: &str, params: &P) -> Result<BytesMut
 
 fn request_json(id: Option<u64>, method: &str, params: Option<&[u8]>) -> BytesMut {
     let mut message = BytesMut::with_capacity(48 + method.len() + params.map_or(0, <[u8]>::len));
-    write_request(&mut message, id, method, params);
+    write_request(&mut message, id.map(WireId::Number), method, params);
     message
-}
-
-fn write_request(dst: &mut BytesMut, id: Option<u64>, method: &str, params: Option<&[u8]>) {
-    write_head(dst, id, method);
-    if let Some(params) = params {
-        dst.put_slice(br#","params":"#);
-        dst.put_slice(params);
-    }
-    dst.put_u8(b'}');
-}
-
-/// `{"jsonrpc":"2.0","id":ID,"method":METHOD`: a request without its params
-/// and its closing brace.
-fn write_head(dst: &mut BytesMut, id: Option<u64>, method: &str) {
-    dst.put_slice(br#"{"jsonrpc":"2.0","#);
-    if let Some(id) = id {
-        dst.put_slice(br#""id":"#);
-        write_u64(dst, id);
-        dst.put_u8(b',');
-    }
-    dst.put_slice(br#""method":"#);
-    // Serializing a string cannot fail.
-    let _ = write_json(dst, method);
-}
-
-/// Writes `n` in decimal, without the allocation of `to_string`.
-fn write_u64(dst: &mut BytesMut, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    dst.put_slice(&digits[at..]);
 }

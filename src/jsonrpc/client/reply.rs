@@ -10,12 +10,14 @@ use super::CallError;
 use crate::jsonrpc::{ErrorObject, Response};
 
 /// An answer as the reader hands it to its caller.
-pub(super) enum Answer {
+pub(crate) enum Answer {
     /// A frame holding one response to a typed call, routed by the id at
     /// its start and not parsed yet.
     Frame(Bytes),
     /// A response the reader parsed.
     Parsed(Response),
+    /// A notification was written.
+    Written,
 }
 
 impl Answer {
@@ -23,7 +25,7 @@ impl Answer {
     pub(super) fn into_parsed(self) -> Response {
         match self {
             Self::Parsed(response) => response,
-            Self::Frame(_) => unreachable!("a frame routed to an untyped call"),
+            Self::Frame(_) | Self::Written => unreachable!("an answer of another kind of call"),
         }
     }
 
@@ -50,6 +52,7 @@ impl Answer {
                 }
             }
             Self::Parsed(response) => parsed_into(response),
+            Self::Written => unreachable!("a notification's acknowledgement for a call"),
         }
     }
 }

@@ -10,8 +10,9 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
 use super::{
-    CallError, JsonRpcClient, request_json,
-    shared::{Command, End, Item},
+    CallError, JsonRpcClient,
+    matching::{Command, End, Item, SubscriptionId},
+    request_json,
 };
 use crate::jsonrpc::ErrorObject;
 
@@ -22,7 +23,10 @@ use crate::jsonrpc::ErrorObject;
 /// [`Overflow`](crate::jsonrpc::Overflow)), this consumer fell behind its
 /// buffer, or the connection closed. Dropping it unsubscribes.
 pub struct SubscriptionStream<T> {
+    /// As the server wrote it: a string's text, or a number.
     id: String,
+    /// Its JSON, as the server wrote it.
+    json: SubscriptionId,
     items: mpsc::Receiver<Item>,
     client: JsonRpcClient,
     unsubscribe: Box<str>,
@@ -33,13 +37,15 @@ pub struct SubscriptionStream<T> {
 
 impl<T> SubscriptionStream<T> {
     pub(super) fn new(
-        id: String,
+        json: SubscriptionId,
         items: mpsc::Receiver<Item>,
         client: JsonRpcClient,
         unsubscribe: Box<str>,
     ) -> Self {
+        let id = serde_json::from_str::<String>(&json).unwrap_or_else(|_| json.to_string());
         Self {
             id,
+            json,
             items,
             client,
             unsubscribe,
@@ -48,9 +54,15 @@ impl<T> SubscriptionStream<T> {
         }
     }
 
-    /// The subscription id the server gave.
+    /// The subscription id the server gave: a string's text, or a number
+    /// (some servers, parity's among them, issue numbers).
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// `[id]`, with the id as the server wrote it.
+    fn params(&self) -> Vec<u8> {
+        format!("[{}]", self.json).into_bytes()
     }
 
     /// Ends the subscription and waits for the server to confirm; `true` if
@@ -61,10 +73,10 @@ impl<T> SubscriptionStream<T> {
     /// As [`JsonRpcClient::call`].
     pub async fn unsubscribe(mut self) -> Result<bool, CallError> {
         self.over = true;
-        let params = serde_json::to_vec(&[&self.id]).map_err(CallError::Serde)?;
+        let params = self.params();
         let response = self
             .client
-            .send_call(&self.unsubscribe, Some(&params), Some(self.id.clone()))
+            .send_call(&self.unsubscribe, Some(&params), Some(self.json.clone()))
             .await?;
         super::reply::parsed_into(response)
     }
@@ -105,9 +117,9 @@ impl<T> Drop for SubscriptionStream<T> {
         // Best effort: if the queue is full or the client gone, the server
         // ends the subscription when the connection closes.
         let id = self.client.next_id();
-        let params = serde_json::to_vec(&[&self.id]).unwrap_or_default();
+        let params = self.params();
         self.client.shared.try_queue(Command::Unsubscribe {
-            subscription: self.id.clone(),
+            subscription: self.json.clone(),
             id,
             message: request_json(Some(id), &self.unsubscribe, Some(&params)),
         });

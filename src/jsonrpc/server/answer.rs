@@ -3,7 +3,7 @@
 use tokio::time::Instant;
 use tower::BoxError;
 
-use super::super::{ErrorObject, Id, Response};
+use crate::jsonrpc::{ErrorObject, Id, Response, service::failure::error_object};
 
 /// The span a request runs in.
 pub(super) fn request_span(method: &str, id: Option<&Id>) -> tracing::Span {
@@ -57,28 +57,5 @@ pub(super) fn settle<E: Into<BoxError>>(
             tracing::debug!(%method, error = %err.into(), "notification failed");
             None
         }
-    }
-}
-
-/// The error object for an error returned by middleware.
-fn error_object(err: BoxError) -> ErrorObject {
-    let err = match err.downcast::<ErrorObject>() {
-        Ok(object) => return *object,
-        Err(err) => err,
-    };
-    if err.is::<tower::timeout::error::Elapsed>() {
-        ErrorObject::new(ErrorObject::TIMEOUT, "request timed out")
-    } else if err.is::<tower::load_shed::error::Overloaded>() {
-        ErrorObject::new(ErrorObject::LIMIT_EXCEEDED, "server overloaded")
-    } else {
-        ErrorObject::internal_error(err)
-    }
-}
-
-/// Lets the subscriptions an answer opened start pushing: the answer is
-/// about to be written, ahead of any of their items.
-pub(super) fn activate(answer: &Response) {
-    if let Some(activation) = &answer.activation {
-        activation.activate();
     }
 }

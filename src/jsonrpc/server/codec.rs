@@ -6,18 +6,24 @@ use std::io;
 use bytes::{BufMut, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
-use super::{
-    super::{
-        Context, ErrorObject, Id, Response,
-        message::{Entry, Incoming, id_in_head, parse_incoming},
-    },
-    connection::Outgoing,
+use super::connection::Outgoing;
+use crate::jsonrpc::{
+    Context, ErrorObject, Id, Response,
+    service::subscription::Registry,
+    wire::parse::{Entry, Incoming, id_in_head, parse_incoming},
 };
-use crate::codec::{JsonCodec, JsonFrame};
+use crate::{
+    client,
+    codec::{JsonCodec, JsonFrame},
+};
 
 /// Decodes a connection's frames into requests, and encodes its answers.
 pub(super) struct ServerCodec {
     codec: JsonCodec,
+    /// The connection's subscriptions, which start once the answer that
+    /// opened them is written.
+    subscriptions: Registry,
+    /// Whose calls to the peer fail once the peer's input ends.
     context: Context,
     max_batch_size: usize,
     bad_input: BadInput,
@@ -44,6 +50,7 @@ struct BadInput {
 impl ServerCodec {
     pub(super) fn new(
         codec: JsonCodec,
+        subscriptions: Registry,
         context: Context,
         max_batch_size: usize,
         policy: BadInputPolicy,
@@ -51,6 +58,7 @@ impl ServerCodec {
     ) -> Self {
         Self {
             codec,
+            subscriptions,
             context,
             max_batch_size,
             bad_input: BadInput {
@@ -66,7 +74,7 @@ impl ServerCodec {
         let mut incoming = match frame {
             None => return Ok(None),
             Some(JsonFrame::Value(frame)) => {
-                parse_incoming(&frame, &self.context, self.max_batch_size)
+                parse_incoming(&frame, self.max_batch_size)
             }
             Some(JsonFrame::TooLarge(err, head)) => Incoming::Single(Entry::Invalid(
                 id_in_head(&head).unwrap_or_else(Id::null),
@@ -95,7 +103,7 @@ impl BadInput {
             Incoming::Batch(entries) => {
                 match entries.iter_mut().try_fold(None, |_, entry| match entry {
                     Entry::Invalid(_, error) => Ok(Some(error)),
-                    Entry::Request(_) => Err(()),
+                    Entry::Request(_) | Entry::Response(_) => Err(()),
                 }) {
                     Ok(Some(last)) => last,
                     _ => {
@@ -104,7 +112,7 @@ impl BadInput {
                     }
                 }
             }
-            Incoming::Single(Entry::Request(_)) => {
+            Incoming::Single(Entry::Request(_) | Entry::Response(_)) => {
                 self.in_a_row = 0;
                 return;
             }
@@ -142,6 +150,13 @@ impl Decoder for ServerCodec {
     fn decode_eof(&mut self, src: &mut BytesMut) -> io::Result<Option<Incoming>> {
         self.check_open()?;
         let frame = self.codec.decode_frame_eof(src)?;
+        if frame.is_none()
+            && let Some(engine) = self.context.peer_engine()
+        {
+            // The peer will answer nothing more: the handlers' calls to it
+            // fail now rather than wait for ever.
+            engine.lose(&client::Error::closed(), std::iter::empty(), true);
+        }
         self.incoming(frame)
     }
 }
@@ -150,6 +165,11 @@ impl Encoder<Outgoing> for ServerCodec {
     type Error = io::Error;
 
     fn encode(&mut self, outgoing: Outgoing, dst: &mut BytesMut) -> io::Result<()> {
+        match &outgoing {
+            Outgoing::One(answer) => self.subscriptions.settle(answer),
+            Outgoing::Batch(answers) => answers.iter().for_each(|a| self.subscriptions.settle(a)),
+            Outgoing::Nothing | Outgoing::Pushed(_) => {}
+        }
         self.answers.encode(outgoing, dst)
     }
 }

@@ -2,10 +2,11 @@
 //! and turns every outcome into something to write.
 
 use std::{
+    collections::VecDeque,
     future::Future,
     pin::Pin,
     sync::Arc,
-    task::{Context as TaskContext, Poll},
+    task::{Context as TaskContext, Poll, Waker},
 };
 
 use bytes::Bytes;
@@ -18,9 +19,15 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tower::{BoxError, Service, ServiceExt};
 use tracing::{Instrument, instrument::Instrumented};
 
-use super::{
-    super::{ErrorObject, Id, Request, Response, message::Incoming, subscription::Outbox},
-    answer::{activate, cancelled, log_outcome, request_span, settle, started},
+use super::answer::{cancelled, log_outcome, request_span, settle, started};
+use crate::{
+    client::engine::Matching,
+    jsonrpc::{
+        Call, Context, ErrorObject, Id, Request, Response,
+        client::{ById, Command},
+        service::subscription::Outbox,
+        wire::parse::{Entry, Incoming},
+    },
 };
 
 /// What the connection writes for one frame, or of its own accord.
@@ -37,7 +44,9 @@ pub(super) enum Outgoing {
 /// the codec read, and turns every failure into an answer.
 pub(super) struct PerConnection<S> {
     inner: S,
-    notifications: Option<mpsc::Sender<Request>>,
+    /// Given with every call.
+    context: Context,
+    notifications: Option<mpsc::Sender<Call>>,
     /// The peer is not authorized: no request reaches `inner`.
     refused: bool,
     /// The shutdown deadline passed: answer what is in flight with an error.
@@ -49,12 +58,14 @@ pub(super) struct PerConnection<S> {
 impl<S> PerConnection<S> {
     pub(super) fn new(
         inner: S,
-        notifications: Option<mpsc::Sender<Request>>,
+        context: Context,
+        notifications: Option<mpsc::Sender<Call>>,
         refused: bool,
         abort: &CancellationToken,
     ) -> Self {
         Self {
             inner,
+            context,
             notifications,
             refused,
             abort: Arc::new(abort.clone()),
@@ -64,7 +75,7 @@ impl<S> PerConnection<S> {
 
 impl<S> Service<Incoming> for PerConnection<S>
 where
-    S: Service<Request, Response = Response> + Clone + Send + 'static,
+    S: Service<Call, Response = Response> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError> + Send + 'static,
 {
@@ -79,9 +90,13 @@ where
     fn call(&mut self, incoming: Incoming) -> Self::Future {
         match incoming {
             Incoming::Invalid(error) => ready(Outgoing::One(Response::error(Id::null(), error))),
-            Incoming::Single(entry) => match entry.into_response() {
-                Err(answer) => ready(Outgoing::One(answer)),
-                Ok(request) => {
+            Incoming::Single(entry) => match entry {
+                Entry::Invalid(id, error) => ready(Outgoing::One(Response::error(id, error))),
+                Entry::Response(response) => {
+                    self.answered(response);
+                    ready(Outgoing::Nothing)
+                }
+                Entry::Request(request) => {
                     // `poll_ready` reserved `inner` for this call: take it,
                     // and leave a clone to be made ready for the next.
                     let clone = self.inner.clone();
@@ -90,9 +105,10 @@ where
                         // The common case, unboxed: a request to answer.
                         let id = id.clone();
                         let span = request_span(request.method(), Some(&id));
+                        let call = Call::with_context(request, self.context.clone());
                         return CallFuture::Calling {
                             id: Some(id),
-                            calling: ready.call(request).instrument(span),
+                            calling: ready.call(call).instrument(span),
                             started: started(),
                             abort: self.abort.clone(),
                             deadline: None,
@@ -102,10 +118,7 @@ where
                     CallFuture::Boxed {
                         boxed: Box::pin(async move {
                             let answer = answering.await;
-                            Ok(answer.map_or(Outgoing::Nothing, |answer| {
-                                activate(&answer);
-                                Outgoing::One(answer)
-                            }))
+                            Ok(answer.map_or(Outgoing::Nothing, Outgoing::One))
                         }),
                     }
                 }
@@ -113,16 +126,21 @@ where
             Incoming::Batch(entries) => {
                 let answers: Vec<_> = entries
                     .into_iter()
-                    .map(|entry| match entry.into_response() {
-                        Err(answer) => ready_answer(answer),
-                        Ok(request) => self.dispatch(self.inner.clone(), request, Reserved::No),
+                    .filter_map(|entry| match entry {
+                        Entry::Invalid(id, error) => Some(ready_answer(Response::error(id, error))),
+                        Entry::Response(response) => {
+                            self.answered(response);
+                            None
+                        }
+                        Entry::Request(request) => {
+                            Some(self.dispatch(self.inner.clone(), request, Reserved::No))
+                        }
                     })
                     .collect();
                 CallFuture::Boxed {
                     boxed: Box::pin(async move {
                         let answers: Vec<Response> =
                             join_all(answers).await.into_iter().flatten().collect();
-                        answers.iter().for_each(activate);
                         Ok(if answers.is_empty() {
                             Outgoing::Nothing
                         } else {
@@ -189,10 +207,7 @@ where
                     let _in_span = calling.span().enter();
                     log_outcome(*started, answer.as_ref());
                 }
-                Poll::Ready(Ok(answer.map_or(Outgoing::Nothing, |answer| {
-                    activate(&answer);
-                    Outgoing::One(answer)
-                })))
+                Poll::Ready(Ok(answer.map_or(Outgoing::Nothing, Outgoing::One)))
             }
             CallProjection::Ready { answer } => Poll::Ready(Ok(answer
                 .take()
@@ -210,7 +225,7 @@ enum Reserved {
 
 impl<S> PerConnection<S>
 where
-    S: Service<Request, Response = Response> + Clone + Send + 'static,
+    S: Service<Call, Response = Response> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError> + Send + 'static,
 {
@@ -238,19 +253,20 @@ where
             });
             return Box::pin(std::future::ready(answer));
         }
+        let call = Call::with_context(request, self.context.clone());
         if id.is_none()
             && let Some(queue) = self.notifications.clone()
         {
             return Box::pin(async move {
                 // Waiting for room here holds back the connection's reading.
-                let _ = queue.send(request).await;
+                let _ = queue.send(call).await;
                 None
             });
         }
         let span = request_span(&method, id.as_ref());
         let calling = match reserved {
-            Reserved::Yes => Either::Left(service.call(request)),
-            Reserved::No => Either::Right(service.oneshot(request)),
+            Reserved::Yes => Either::Left(service.call(call)),
+            Reserved::No => Either::Right(service.oneshot(call)),
         };
         let abort = self.abort.clone();
         let answering = async move {
@@ -267,6 +283,16 @@ where
     }
 }
 
+impl<S> PerConnection<S> {
+    /// An answer from the peer to a call of the server's handlers.
+    fn answered(&self, response: Response) {
+        match self.context.peer_engine() {
+            Some(engine) => engine.with_matching(|calls, slots, wake| calls.answer(response, slots, wake)),
+            None => tracing::debug!(id = %response.id(), "ignoring an answer to no call of ours"),
+        }
+    }
+}
+
 fn ready<F>(outgoing: Outgoing) -> CallFuture<F> {
     CallFuture::Ready {
         answer: Some(outgoing),
@@ -277,15 +303,55 @@ fn ready_answer(answer: Response) -> BoxFuture<'static, Option<Response>> {
     Box::pin(std::future::ready(Some(answer)))
 }
 
-/// Subscription items, as the connection writes them.
-pub(super) struct Pushed(pub(super) Outbox);
+/// What the connection writes of its own accord: its subscriptions' items,
+/// then the calls and notifications of the client of the peer that its
+/// handlers hold ([`Context::peer`]), whose queue the connection drives.
+pub(super) struct Pushed {
+    items: Outbox,
+    context: Context,
+    /// Taken from the peer client's queue, not yet handed over.
+    taken: VecDeque<Command>,
+    wake: Vec<Waker>,
+}
+
+/// Calls of a server's handlers to their peer unanswered at once.
+const PEER_MAX_IN_FLIGHT: usize = 64;
+
+impl Pushed {
+    pub(super) fn new(items: Outbox, context: Context) -> Self {
+        Self {
+            items,
+            context,
+            taken: VecDeque::new(),
+            wake: Vec::new(),
+        }
+    }
+}
 
 impl Stream for Pushed {
     type Item = Outgoing;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Outgoing>> {
-        Pin::new(&mut self.0)
-            .poll_next(cx)
-            .map(|item| item.map(Outgoing::Pushed))
+        let this = &mut *self;
+        if let Poll::Ready(Some(item)) = Pin::new(&mut this.items).poll_next(cx) {
+            return Poll::Ready(Some(Outgoing::Pushed(item)));
+        }
+        let Some(engine) = this.context.peer_engine() else {
+            return Poll::Pending;
+        };
+        if this.taken.is_empty() {
+            engine.take(PEER_MAX_IN_FLIGHT, true, &mut this.taken, &mut this.wake, cx);
+        }
+        let Some(command) = this.taken.pop_front() else {
+            this.wake.drain(..).for_each(Waker::wake);
+            return Poll::Pending;
+        };
+        let (message, written) = ById::split(command);
+        if let Some(written) = written.filter(ById::waits_for_flush) {
+            // Handed to the connection: as written as it will be.
+            engine.flushed(std::iter::once(written), &mut this.wake);
+        }
+        this.wake.drain(..).for_each(Waker::wake);
+        Poll::Ready(Some(Outgoing::Pushed(message.freeze())))
     }
 }

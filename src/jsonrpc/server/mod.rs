@@ -6,9 +6,12 @@
 //! - [`connection`]: the service of one connection, which calls the user's
 //!   service for each request and turns every failure into an answer;
 //! - [`answer`]: the answers the server makes of its own (cancelled, from a
-//!   middleware error), and request tracing.
+//!   middleware error), and request tracing;
+//! - [`at_cap`]: what a connection does with frames past its in-flight cap
+//!   while its handlers wait for the peer's answers.
 
 mod answer;
+mod at_cap;
 mod codec;
 mod connection;
 
@@ -27,14 +30,15 @@ use self::{
     codec::{Answers, BadInputPolicy, ServerCodec},
     connection::{Outgoing, PerConnection, Pushed},
 };
-use super::{Context, ErrorObject, Id, Request, Response, subscription};
+use super::{Call, Context, ErrorObject, Id, Response, service::subscription};
 use crate::{
+    client,
     codec::JsonCodec,
     server::{Closed, Connecting, Protocol, authorize::PeerPolicy, connection::Connection},
 };
 
 /// JSON-RPC 2.0 as a [`Protocol`] for [`serve`](crate::serve): serves a
-/// [`tower::Service`]`<`[`Request`]`, Response = `[`Response`]`>` (a
+/// [`tower::Service`]`<`[`Call`]`, Response = `[`Response`]`>` (a
 /// [`Router`](super::Router), typically wrapped in middleware).
 ///
 /// ```no_run
@@ -240,7 +244,7 @@ impl Default for JsonRpc {
 impl<T, S> Protocol<T, S> for JsonRpc
 where
     T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-    S: Service<Request, Response = Response> + Clone + Send + 'static,
+    S: Service<Call, Response = Response> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError> + Send + 'static,
 {
@@ -272,23 +276,38 @@ where
         let notifications = self
             .ordered_notifications
             .then(|| in_order(service.clone(), limits.max_in_flight));
+        let context = Context::server(peer, subscriptions.clone());
         let codec = ServerCodec::new(
             self.codec.clone(),
-            Context::new(peer, subscriptions),
+            subscriptions,
+            context.clone(),
             self.max_batch_size,
             self.bad_input,
             self.answers(),
         );
-        let connection = PerConnection::new(service, notifications, refused, &signals.abort);
+        let pushed = Pushed::new(outbox, context.clone());
+        let connection =
+            PerConnection::new(service, context.clone(), notifications, refused, &signals.abort);
         let connection = Connection::<_, _, _, _, FuturesUnordered<_>, _>::new(
             Framed::new(io, codec),
             connection,
             limits,
             &signals,
             stats,
-            Some(Pushed(outbox)),
+            Some(pushed),
+            Some(Box::new(at_cap::PastCap {
+                context: context.clone(),
+                max_in_flight: limits.max_in_flight,
+            })),
         );
-        async move { Closed(connection.await) }
+        async move {
+            let closed = connection.await;
+            // The handlers' calls to this peer fail now, and from now on.
+            if let Some(engine) = context.peer_engine() {
+                engine.lose(&client::Error::closed(), std::iter::empty(), true);
+            }
+            Closed(closed)
+        }
     }
 
     /// Tells the peer why with an error object (null id,
@@ -310,13 +329,13 @@ where
 }
 
 /// Starts the task that handles a connection's notifications one by one.
-fn in_order<S>(service: S, capacity: usize) -> mpsc::Sender<Request>
+fn in_order<S>(service: S, capacity: usize) -> mpsc::Sender<Call>
 where
-    S: Service<Request, Response = Response> + Clone + Send + 'static,
+    S: Service<Call, Response = Response> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError> + Send + 'static,
 {
-    let (tx, mut rx) = mpsc::channel::<Request>(capacity.max(1));
+    let (tx, mut rx) = mpsc::channel::<Call>(capacity.max(1));
     tokio::spawn(async move {
         // Runs until the connection is gone and every accepted notification
         // is handled.

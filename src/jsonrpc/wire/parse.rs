@@ -1,20 +1,22 @@
-//! Reading JSON-RPC messages from frames: requests on the server side,
-//! responses and notifications on the client side. One parse of the envelope;
-//! ids, params and results stay slices of the frame.
+//! Reading JSON-RPC messages from frames: what a server reads (requests,
+//! with an answer for whatever is not one, and answers to its own calls),
+//! and any message (a client's replies and its server's calls, and
+//! [`Message::parse`](crate::jsonrpc::Message::parse)). One parse of the
+//! envelope; ids, params and results stay slices of the frame.
 
 use std::borrow::Cow;
 
 use bytes::Bytes;
-use serde::{Deserialize, Deserializer, de::IgnoredAny};
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-use super::{Context, ErrorObject, Id, Request, Response};
+use crate::jsonrpc::{ErrorObject, Id, Message, Request, Response};
 
 /// Every member a JSON-RPC message may have, as raw JSON.
 #[derive(Deserialize)]
 struct Envelope<'a> {
-    // Not read by the client, but a member: present twice, it makes the
-    // message invalid.
+    // Not read (peers that leave it out are understood), but a member:
+    // present twice, it makes the message invalid.
     #[serde(borrow, default, rename = "jsonrpc")]
     _jsonrpc: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "present")]
@@ -29,10 +31,9 @@ struct Envelope<'a> {
     error: Option<&'a RawValue>,
 }
 
-/// A request's members, as the server reads them: like [`Envelope`], but
+/// A message's members, as the server reads them: like [`Envelope`], but
 /// every member is read as it is, `null` included (the server checks each
-/// one's value anyway, and skipping `Option`'s look for `null` is cheaper),
-/// and `result` and `error` are only skipped.
+/// one's value anyway, and skipping `Option`'s look for `null` is cheaper).
 #[derive(Deserialize)]
 struct RequestEnvelope<'a> {
     #[serde(borrow, default, deserialize_with = "present")]
@@ -43,11 +44,11 @@ struct RequestEnvelope<'a> {
     method: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "present")]
     params: Option<&'a RawValue>,
-    // Not read, but members: present twice, they make the request invalid.
-    #[serde(default, rename = "result")]
-    _result: Option<IgnoredAny>,
-    #[serde(default, rename = "error")]
-    _error: Option<IgnoredAny>,
+    // An answer to one of the server's own calls has these.
+    #[serde(borrow, default, deserialize_with = "present")]
+    result: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    error: Option<&'a RawValue>,
 }
 
 /// `Some` for a member that is present, even when it is `null` (an `id` of
@@ -65,19 +66,12 @@ pub(crate) enum Incoming {
     Invalid(ErrorObject),
 }
 
-/// One request of a frame, or why it is not one (with its id, if readable).
+/// One message of a frame: a request, an answer to one of the server's own
+/// calls, or why it is neither (with its id, if readable).
 pub(crate) enum Entry {
     Request(Request),
+    Response(Response),
     Invalid(Id, ErrorObject),
-}
-
-impl Entry {
-    pub(crate) fn into_response(self) -> Result<Request, Response> {
-        match self {
-            Self::Request(request) => Ok(request),
-            Self::Invalid(id, error) => Err(Response::error(id, error)),
-        }
-    }
 }
 
 /// The frame as text: one UTF-8 check of the whole frame, after which
@@ -88,7 +82,7 @@ fn text(frame: &Bytes) -> Result<&str, std::str::Utf8Error> {
 }
 
 /// Reads a frame the server received.
-pub(crate) fn parse_incoming(frame: &Bytes, context: &Context, max_batch_size: usize) -> Incoming {
+pub(crate) fn parse_incoming(frame: &Bytes, max_batch_size: usize) -> Incoming {
     let text = match text(frame) {
         Ok(text) => text,
         Err(err) => return Incoming::Invalid(ErrorObject::parse_error(err)),
@@ -116,7 +110,7 @@ pub(crate) fn parse_incoming(frame: &Bytes, context: &Context, max_batch_size: u
             .enumerate()
             .map(
                 |(index, item)| match serde_json::from_str::<RequestEnvelope<'_>>(item.get()) {
-                    Ok(envelope) => entry(frame, envelope, context),
+                    Ok(envelope) => entry(frame, envelope),
                     Err(err) => Entry::Invalid(
                         Id::null(),
                         not_a_request(&err, item.get(), format_args!("batch element {index}")),
@@ -127,7 +121,7 @@ pub(crate) fn parse_incoming(frame: &Bytes, context: &Context, max_batch_size: u
         return Incoming::Batch(entries);
     }
     match serde_json::from_str::<RequestEnvelope<'_>>(text) {
-        Ok(envelope) => Incoming::Single(entry(frame, envelope, context)),
+        Ok(envelope) => Incoming::Single(entry(frame, envelope)),
         Err(err) if err.is_syntax() || err.is_eof() => {
             Incoming::Invalid(ErrorObject::parse_error(err))
         }
@@ -161,7 +155,7 @@ fn not_a_request(
     ErrorObject::invalid_request(format_args!("{what} is not a request object (got {got})"))
 }
 
-fn entry(frame: &Bytes, envelope: RequestEnvelope<'_>, context: &Context) -> Entry {
+fn entry(frame: &Bytes, envelope: RequestEnvelope<'_>) -> Entry {
     let id = match envelope.id {
         None => None,
         Some(raw) if Id::is_valid_json(raw.get()) => Some(Id::from_raw(slice(frame, raw))),
@@ -181,6 +175,15 @@ fn entry(frame: &Bytes, envelope: RequestEnvelope<'_>, context: &Context) -> Ent
     if envelope.jsonrpc.map(RawValue::get) != Some(r#""2.0""#) {
         return invalid(r#"the "jsonrpc" member must be "2.0""#);
     }
+    if envelope.method.is_none()
+        && (envelope.result.is_some() || envelope.error.is_some())
+        && let Some(id) = &id
+    {
+        return match response(frame, id.clone(), envelope.result, envelope.error) {
+            Ok(response) => Entry::Response(response),
+            Err(problem) => invalid(&problem),
+        };
+    }
     let Some(method) = envelope.method.and_then(|raw| string(raw.get())) else {
         return invalid(r#"the "method" member must be a string"#);
     };
@@ -189,12 +192,29 @@ fn entry(frame: &Bytes, envelope: RequestEnvelope<'_>, context: &Context) -> Ent
         Some(json) if json.starts_with(['[', '{']) => Some(frame.slice_ref(json.as_bytes())),
         Some(_) => return invalid(r#"the "params" member must be an array or an object"#),
     };
-    Entry::Request(Request::from_parts(
-        id,
-        method.into(),
-        params,
-        context.clone(),
-    ))
+    Entry::Request(Request::from_parts(id, method.into(), params))
+}
+
+/// A response from its `result` or `error` member (exactly one of them).
+fn response(
+    frame: &Bytes,
+    id: Id,
+    result: Option<&RawValue>,
+    error: Option<&RawValue>,
+) -> Result<Response, String> {
+    match (result, error) {
+        (Some(result), None) => Ok(Response::raw(id, slice(frame, result))),
+        (None, Some(error)) => serde_json::from_str(error.get())
+            .map(|error| Response::error(id, error))
+            .map_err(|err| format!("a malformed error object: {}", without_position(&err))),
+        _ => Err(r#"a response must have exactly one of "result" and "error""#.to_owned()),
+    }
+}
+
+/// serde_json's message without the position it found the problem at.
+fn without_position(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    text.split(" at line ").next().unwrap_or_default().to_owned()
 }
 
 /// The text of a JSON string, from its raw JSON; `None` for another value.
@@ -269,68 +289,76 @@ impl<'de> serde::de::Visitor<'de> for IdSeed<'_> {
     }
 }
 
-/// A frame as the client reads it.
-pub(crate) enum Reply {
-    Response(Response),
-    Batch(Vec<Response>),
-    /// A request or notification from the server (subscription items).
-    Notification {
-        method: Box<str>,
-        params: Option<Bytes>,
-    },
-}
-
-/// Reads a frame the client received.
+/// Reads any message: requests, notifications, responses and batches of
+/// them. The `jsonrpc` member is not checked, so peers that leave it out
+/// are understood.
 ///
 /// # Errors
 ///
-/// A description of what is wrong with the frame: a server that sends it
-/// has broken the protocol.
-pub(crate) fn parse_reply(frame: &Bytes) -> Result<Reply, String> {
-    let text = text(frame).map_err(|err| format!("bad message: {err}"))?;
+/// An [`ErrorObject::PARSE_ERROR`] for a frame that is not JSON, an
+/// [`ErrorObject::INVALID_REQUEST`] for JSON that is no message, saying what
+/// is wrong.
+pub(crate) fn parse_message(frame: &Bytes) -> Result<Message, ErrorObject> {
+    let text = text(frame).map_err(ErrorObject::parse_error)?;
     if frame.first() == Some(&b'[') {
-        let items: Vec<&RawValue> =
-            serde_json::from_str(text).map_err(|err| format!("bad batch response: {err}"))?;
+        let items: Vec<&RawValue> = serde_json::from_str(text).map_err(ErrorObject::parse_error)?;
+        if items.is_empty() {
+            return Err(ErrorObject::invalid_request("empty batch"));
+        }
         return items
             .into_iter()
-            .map(|item| {
-                let envelope = serde_json::from_str::<Envelope<'_>>(item.get())
-                    .map_err(|err| format!("bad response in batch: {err}"))?;
-                match reply(frame, envelope)? {
-                    Reply::Response(response) => Ok(response),
-                    _ => Err("a batch response holds something else than responses".to_owned()),
-                }
+            .enumerate()
+            .map(|(index, item)| {
+                serde_json::from_str::<Envelope<'_>>(item.get())
+                    .map_err(|err| {
+                        not_a_request(&err, item.get(), format_args!("batch element {index}"))
+                    })
+                    .and_then(|envelope| {
+                        message(frame, envelope).map_err(|problem| {
+                            ErrorObject::invalid_request(format_args!(
+                                "batch element {index}: {problem}"
+                            ))
+                        })
+                    })
             })
             .collect::<Result<_, _>>()
-            .map(Reply::Batch);
+            .map(Message::Batch);
     }
-    let envelope: Envelope<'_> =
-        serde_json::from_str(text).map_err(|err| format!("bad message: {err}"))?;
-    reply(frame, envelope)
+    let envelope: Envelope<'_> = serde_json::from_str(text).map_err(|err| {
+        if err.is_syntax() || err.is_eof() {
+            ErrorObject::parse_error(err)
+        } else {
+            not_a_request(&err, text, format_args!("the message"))
+        }
+    })?;
+    message(frame, envelope).map_err(ErrorObject::invalid_request)
 }
 
-fn reply(frame: &Bytes, envelope: Envelope<'_>) -> Result<Reply, String> {
+fn message(frame: &Bytes, envelope: Envelope<'_>) -> Result<Message, String> {
+    let id = match envelope.id {
+        None => None,
+        Some(raw) if Id::is_valid_json(raw.get()) => Some(Id::from_raw(slice(frame, raw))),
+        Some(_) => return Err("the id must be a string, a number or null".to_owned()),
+    };
     if let Some(method) = envelope.method {
-        let method = serde_json::from_str::<Cow<'_, str>>(method.get())
-            .map_err(|_| "a method that is not a string".to_owned())?;
-        return Ok(Reply::Notification {
-            method: method.into(),
-            params: envelope.params.map(|raw| slice(frame, raw)),
+        let method = string(method.get())
+            .ok_or_else(|| r#"the "method" member must be a string"#.to_owned())?;
+        let params = match envelope.params.map(RawValue::get) {
+            None | Some("null") => None,
+            Some(json) if json.starts_with(['[', '{']) => Some(frame.slice_ref(json.as_bytes())),
+            Some(_) => return Err(r#"the "params" member must be an array or an object"#.to_owned()),
+        };
+        let request = Request::from_parts(id, method.into(), params);
+        return Ok(if request.is_notification() {
+            Message::Notification(request)
+        } else {
+            Message::Request(request)
         });
     }
-    let id = match envelope.id {
-        Some(raw) if Id::is_valid_json(raw.get()) => Id::from_raw(slice(frame, raw)),
-        _ => return Err("a response without a valid id".to_owned()),
+    let Some(id) = id else {
+        return Err(r#"a message without "method" must be a response, with an "id""#.to_owned());
     };
-    match (envelope.result, envelope.error) {
-        (Some(result), None) => Ok(Reply::Response(Response::raw(id, slice(frame, result)))),
-        (None, Some(error)) => {
-            let error: ErrorObject = serde_json::from_str(error.get())
-                .map_err(|err| format!("a malformed error object: {err}"))?;
-            Ok(Reply::Response(Response::error(id, error)))
-        }
-        _ => Err("a response must have exactly one of result and error".to_owned()),
-    }
+    response(frame, id, envelope.result, envelope.error).map(Message::Response)
 }
 
 #[cfg(test)]

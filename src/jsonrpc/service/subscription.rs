@@ -8,7 +8,7 @@ use std::{
     pin::{Pin, pin},
     sync::{
         Arc, Mutex, OnceLock,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
     },
     task::{Context, Poll, Waker},
 };
@@ -18,11 +18,8 @@ use futures::{Stream, future::poll_fn};
 use serde::Serialize;
 use tokio::{sync::oneshot, task::AbortHandle};
 
-use super::{
-    ErrorObject,
-    feed::{Fed, Feed},
-    write::write_json,
-};
+use super::feed::{Fed, Feed};
+use crate::jsonrpc::{ErrorObject, Id, Response, wire::write::write_json};
 
 /// A subscription method: the names of its three parts, how many items may
 /// wait for a slow peer, and what happens when more arrive.
@@ -106,23 +103,13 @@ impl Subscription {
     }
 }
 
-/// Releases a new subscription's items once the answer carrying its id has
-/// been handed to the connection, so the id reaches the peer first.
-#[derive(Clone, Debug)]
-pub(crate) struct Activation(Arc<Mutex<Option<oneshot::Sender<()>>>>);
-
-impl Activation {
-    pub(crate) fn activate(&self) {
-        if let Some(start) = self.0.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = start.send(());
-        }
-    }
-}
-
 /// The subscriptions of one connection and the items they have buffered.
 #[derive(Clone)]
 pub(crate) struct Registry {
     shared: Arc<Mutex<State>>,
+    /// Subscriptions waiting for the answer that carries their id: looked
+    /// at, without the lock, for every answer written.
+    waiting: Arc<AtomicUsize>,
     /// The longest notification the connection will write.
     max_size: usize,
 }
@@ -135,6 +122,10 @@ struct State {
     /// Each subscription's key, by its id as a number.
     keys: HashMap<u128, u64>,
     next_key: u64,
+    /// New subscriptions, by the id of the request that opened them: they
+    /// push items only once its answer is written, so that the peer knows
+    /// their ids first.
+    starts: Vec<(Id, oneshot::Sender<()>)>,
     waker: Option<Waker>,
     /// The connection is gone.
     closed: bool,
@@ -160,6 +151,7 @@ pub(crate) struct Outbox {
 pub(crate) fn channel(max_size: usize) -> (Registry, Outbox) {
     let registry = Registry {
         shared: Arc::default(),
+        waiting: Arc::default(),
         max_size,
     };
     let outbox = Outbox {
@@ -175,17 +167,23 @@ impl Registry {
         self.shared.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Opens a subscription fed by `items`, for the request `request`;
+    /// returns its id. It starts once the answer to `request` is written
+    /// (see [`settle`](Self::settle)).
     pub(crate) fn open<F: Feed>(
         &self,
         subscription: &Subscription,
         items: F,
-    ) -> Result<(String, Activation), ErrorObject> {
+        request: &Id,
+    ) -> Result<String, ErrorObject> {
         let (start, started) = oneshot::channel();
         let (key, id) = {
             let mut state = self.lock();
             if state.closed {
                 return Err(ErrorObject::internal_error("the connection is closing"));
             }
+            state.starts.push((request.clone(), start));
+            self.waiting.fetch_add(1, Ordering::Release);
             let key = state.next_key;
             state.next_key += 1;
             let number = loop {
@@ -254,7 +252,27 @@ impl Registry {
         if let Some(entry) = self.lock().subscriptions.get_mut(&key) {
             entry.task = Some(task.abort_handle());
         }
-        Ok((id, Activation(Arc::new(Mutex::new(Some(start))))))
+        Ok(id)
+    }
+
+    /// An answer is being written: the subscription its request opened
+    /// starts, if it is a success, or is dropped, if the answer is an error
+    /// (a timeout layer, say, answered in the handler's place).
+    pub(crate) fn settle(&self, answer: &Response) {
+        if self.waiting.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let mut state = self.lock();
+        let Some(at) = state.starts.iter().position(|(id, _)| id == answer.id()) else {
+            return;
+        };
+        let (_, start) = state.starts.swap_remove(at);
+        self.waiting.fetch_sub(1, Ordering::Release);
+        drop(state);
+        if !answer.is_error() {
+            // The task drops the subscription if this is not sent.
+            let _ = start.send(());
+        }
     }
 
     /// Queues an item; `false` when the subscription is over.
@@ -348,6 +366,13 @@ impl Registry {
         self.lock().remove(key);
     }
 
+    /// Wakes the connection, to look for messages to write.
+    pub(crate) fn wake(&self) {
+        if let Some(waker) = self.lock().waker.take() {
+            waker.wake();
+        }
+    }
+
     /// Ends the subscription `id` names; whether there was one. Ids are
     /// matched as the numbers they are, so `0x0abc` finds `0xabc`: clients
     /// such as alloy parse ids as quantities and send them back in their
@@ -428,6 +453,7 @@ impl Drop for Outbox {
         state.closed = true;
         state.queue.clear();
         state.keys.clear();
+        state.starts.clear();
         for (_, entry) in state.subscriptions.drain() {
             if let Some(task) = entry.task {
                 task.abort();

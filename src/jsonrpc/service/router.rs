@@ -11,13 +11,14 @@ use std::{
 use futures::future::BoxFuture;
 
 use super::{
-    ErrorObject, Id, Request, Response, Subscription,
+    Call, Subscription,
     handler::{Handler, SubscriptionHandler},
     method_hash::MethodHash,
 };
+use crate::jsonrpc::{ErrorObject, Id, Response};
 
 /// Routes requests to typed handlers by method name: a
-/// [`tower::Service`]`<`[`Request`]`, Response = `[`Response`]`>`, so tower
+/// [`tower::Service`]`<`[`Call`]`, Response = `[`Response`]`>`, so tower
 /// middleware wraps it like any service.
 ///
 /// ```
@@ -39,7 +40,7 @@ use super::{
 ///     })
 ///     // the caller's identity, from the connection
 ///     .method("whoami", |cx: Context, (): ()| async move {
-///         Ok::<_, ErrorObject>(cx.peer().pid())
+///         Ok::<_, ErrorObject>(cx.peer_info().pid())
 ///     });
 /// ```
 #[derive(Clone, Default)]
@@ -47,11 +48,11 @@ pub struct Router {
     routes: Arc<HashMap<Box<str>, Route, MethodHash>>,
 }
 
-type Call = Arc<dyn Fn(Request) -> BoxFuture<'static, Response> + Send + Sync>;
+type Handle = Arc<dyn Fn(Call) -> BoxFuture<'static, Response> + Send + Sync>;
 
 #[derive(Clone)]
 enum Route {
-    Method(Call),
+    Method(Handle),
     Unsubscribe,
 }
 
@@ -68,7 +69,7 @@ impl Router {
     where
         H: Handler<Args>,
     {
-        let call: Call = Arc::new(move |request| handler.call(request));
+        let call: Handle = Arc::new(move |call| handler.call(call));
         Arc::make_mut(&mut self.routes).insert(method.into(), Route::Method(call));
         self
     }
@@ -94,7 +95,7 @@ impl Router {
     {
         let subscribe = subscription.subscribe_method().into();
         let unsubscribe = subscription.unsubscribe_method().into();
-        let call: Call = Arc::new(move |request| handler.subscribe(request, subscription.clone()));
+        let call: Handle = Arc::new(move |call| handler.subscribe(call, subscription.clone()));
         let routes = Arc::make_mut(&mut self.routes);
         routes.insert(subscribe, Route::Method(call));
         routes.insert(unsubscribe, Route::Unsubscribe);
@@ -102,7 +103,7 @@ impl Router {
     }
 }
 
-impl tower::Service<Request> for Router {
+impl tower::Service<Call> for Router {
     type Response = Response;
     type Error = Infallible;
     type Future = RouteFuture;
@@ -111,24 +112,24 @@ impl tower::Service<Request> for Router {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request) -> RouteFuture {
-        let answer = match self.routes.get(request.method()) {
-            Some(Route::Method(call)) => return RouteFuture(Inner::Running(call(request))),
-            Some(Route::Unsubscribe) => unsubscribe(&request),
+    fn call(&mut self, call: Call) -> RouteFuture {
+        let answer = match self.routes.get(call.method()) {
+            Some(Route::Method(route)) => return RouteFuture(Inner::Running(route(call))),
+            Some(Route::Unsubscribe) => unsubscribe(&call),
             None => Response::error(
-                request.id().cloned().unwrap_or_else(Id::null),
-                ErrorObject::method_not_found(request.method()),
+                call.id().cloned().unwrap_or_else(Id::null),
+                ErrorObject::method_not_found(call.method()),
             ),
         };
         RouteFuture(Inner::Ready(Some(answer)))
     }
 }
 
-fn unsubscribe(request: &Request) -> Response {
-    let id = request.id().cloned().unwrap_or_else(Id::null);
-    match request.params().parse::<(String,)>() {
+fn unsubscribe(call: &Call) -> Response {
+    let id = call.id().cloned().unwrap_or_else(Id::null);
+    match call.params().parse::<(String,)>() {
         Ok((subscription,)) => {
-            Response::result(id, &request.context().close_subscription(&subscription))
+            Response::result(id, &call.context().close_subscription(&subscription))
         }
         Err(err) => Response::error(id, err),
     }

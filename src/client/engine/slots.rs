@@ -69,11 +69,6 @@ impl<Resp> Slots<Resp> {
         }
     }
 
-    /// Whether the call's future is gone.
-    pub(crate) fn is_abandoned(&self, index: usize) -> bool {
-        matches!(self.slots[index], Slot::Abandoned)
-    }
-
     /// Frees the slot of a call whose future is gone, for the connection
     /// task to skip it; `false` if the call is still wanted.
     pub(crate) fn release_if_abandoned(&mut self, index: usize) -> bool {

@@ -3,10 +3,11 @@ use std::{fmt, ops::Deref};
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::{ErrorObject, Id, subscription::Activation, write::write_json};
+use super::{ErrorObject, Id};
+use crate::jsonrpc::wire::write::write_json;
 
 /// The answer to a JSON-RPC request: a result or an [`ErrorObject`], for the
-/// request's [`Id`].
+/// request's [`Id`]. Plain data, as it is on the wire.
 ///
 /// A result is held as the JSON text it serialized to, so the server writes
 /// it as it is, and a client parses it only into the type its caller wants.
@@ -26,9 +27,6 @@ use super::{ErrorObject, Id, subscription::Activation, write::write_json};
 pub struct Response {
     id: Id,
     outcome: Outcome,
-    /// Subscriptions this answer opened: they may push items only once the
-    /// answer is on its way, so the peer knows their ids first.
-    pub(crate) activation: Option<Activation>,
 }
 
 #[derive(Clone)]
@@ -68,7 +66,6 @@ impl Response {
             Ok(()) => Self {
                 id,
                 outcome: Outcome::Result(ResultJson::Serialized(json)),
-                activation: None,
             },
             Err(err) => Self::error(
                 id,
@@ -82,7 +79,6 @@ impl Response {
         Self {
             id,
             outcome: Outcome::Error(error),
-            activation: None,
         }
     }
 
@@ -91,7 +87,6 @@ impl Response {
         Self {
             id,
             outcome: Outcome::Result(ResultJson::Received(result)),
-            activation: None,
         }
     }
 
@@ -141,6 +136,11 @@ impl Response {
             }),
             Outcome::Error(err) => Err(err),
         }
+    }
+
+    /// Gives the answer another id (the one its caller used).
+    pub(crate) fn set_id(&mut self, id: Id) {
+        self.id = id;
     }
 
     /// Writes the complete response object.

@@ -6,7 +6,8 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::{Context, ErrorObject, Feed, Id, Request, Response, Subscription};
+use super::{Call, Context, Feed, Subscription};
+use crate::jsonrpc::{ErrorObject, Id, Response};
 
 /// An async function the [`Router`](super::Router) can call for a method.
 ///
@@ -16,14 +17,14 @@ use super::{Context, ErrorObject, Feed, Id, Request, Response, Subscription};
 ///
 /// - `Fn(T) -> impl Future<Output = Result<R, E>>`
 /// - `Fn(Context, T) -> impl Future<Output = Result<R, E>>`, to learn the
-///   caller ([`Context::peer`])
+///   caller ([`Context::peer_info`]) or call it back
 ///
 /// where `R: Serialize` is the result and `E: Into<ErrorObject>` the error.
 /// Params that do not parse into `T` are answered with an invalid-params
 /// error naming what did not fit; the handler is not called.
 pub trait Handler<Args>: Clone + Send + Sync + 'static {
     #[doc(hidden)]
-    fn call(&self, request: Request) -> BoxFuture<'static, Response>;
+    fn call(&self, call: Call) -> BoxFuture<'static, Response>;
 }
 
 /// An async function the [`Router`](super::Router) calls to open a
@@ -34,28 +35,20 @@ pub trait Handler<Args>: Clone + Send + Sync + 'static {
 /// [`Stream`]: futures::Stream
 pub trait SubscriptionHandler<Args>: Clone + Send + Sync + 'static {
     #[doc(hidden)]
-    fn subscribe(
-        &self,
-        request: Request,
-        subscription: Subscription,
-    ) -> BoxFuture<'static, Response>;
+    fn subscribe(&self, call: Call, subscription: Subscription) -> BoxFuture<'static, Response>;
 }
 
-fn answer<R: Serialize, E: Into<ErrorObject>>(
-    request: &Request,
-    outcome: Result<R, E>,
-) -> Response {
-    let id = request.id().cloned().unwrap_or_else(Id::null);
-    match outcome {
+fn answer<R: Serialize, E: Into<ErrorObject>>(id: Option<Id>, outcome: Result<R, E>) -> Response {
+    match (id, outcome) {
         // A notification's answer is never sent: do not serialize it.
-        Ok(_) if request.is_notification() => Response::raw(id, Bytes::from_static(b"null")),
-        Ok(result) => Response::result(id, &result),
-        Err(err) => Response::error(id, err.into()),
+        (None, Ok(_)) => Response::raw(Id::null(), Bytes::from_static(b"null")),
+        (Some(id), Ok(result)) => Response::result(id, &result),
+        (id, Err(err)) => Response::error(id.unwrap_or_else(Id::null), err.into()),
     }
 }
 
-fn params_error(request: &Request, err: ErrorObject) -> BoxFuture<'static, Response> {
-    let id = request.id().cloned().unwrap_or_else(Id::null);
+fn params_error(call: &Call, err: ErrorObject) -> BoxFuture<'static, Response> {
+    let id = call.id().cloned().unwrap_or_else(Id::null);
     Box::pin(std::future::ready(Response::error(id, err)))
 }
 
@@ -67,13 +60,14 @@ where
     R: Serialize,
     E: Into<ErrorObject>,
 {
-    fn call(&self, request: Request) -> BoxFuture<'static, Response> {
-        match request.params().parse::<T>() {
+    fn call(&self, call: Call) -> BoxFuture<'static, Response> {
+        match call.params().parse::<T>() {
             Ok(params) => {
                 let running = self(params);
-                Box::pin(async move { answer(&request, running.await) })
+                let id = call.id().cloned();
+                Box::pin(async move { answer(id, running.await) })
             }
-            Err(err) => params_error(&request, err),
+            Err(err) => params_error(&call, err),
         }
     }
 }
@@ -86,20 +80,21 @@ where
     R: Serialize,
     E: Into<ErrorObject>,
 {
-    fn call(&self, request: Request) -> BoxFuture<'static, Response> {
-        match request.params().parse::<T>() {
+    fn call(&self, call: Call) -> BoxFuture<'static, Response> {
+        match call.params().parse::<T>() {
             Ok(params) => {
-                let running = self(request.context().clone(), params);
-                Box::pin(async move { answer(&request, running.await) })
+                let id = call.id().cloned();
+                let running = self(call.into_parts().1, params);
+                Box::pin(async move { answer(id, running.await) })
             }
-            Err(err) => params_error(&request, err),
+            Err(err) => params_error(&call, err),
         }
     }
 }
 
 /// Opens the subscription `opening` resolves to and answers with its id.
 async fn open<S, E>(
-    request: Request,
+    call: Call,
     subscription: Subscription,
     opening: Pin<Box<dyn Future<Output = Result<S, E>> + Send>>,
 ) -> Response
@@ -107,17 +102,19 @@ where
     S: Feed,
     E: Into<ErrorObject>,
 {
-    let id = request.id().cloned().unwrap_or_else(Id::null);
+    let Some(id) = call.id().cloned() else {
+        // No answer would carry the subscription's id.
+        return Response::error(
+            Id::null(),
+            ErrorObject::invalid_request("a subscription is opened by a request, not a notification"),
+        );
+    };
     let items = match opening.await {
         Ok(items) => items,
         Err(err) => return Response::error(id, err.into()),
     };
-    match request.context().open_subscription(&subscription, items) {
-        Ok((subscription_id, activation)) => {
-            let mut response = Response::result(id, &subscription_id);
-            response.activation = Some(activation);
-            response
-        }
+    match call.context().open_subscription(&subscription, items, &id) {
+        Ok(subscription_id) => Response::result(id, &subscription_id),
         Err(err) => Response::error(id, err),
     }
 }
@@ -130,14 +127,10 @@ where
     S: Feed,
     E: Into<ErrorObject> + 'static,
 {
-    fn subscribe(
-        &self,
-        request: Request,
-        subscription: Subscription,
-    ) -> BoxFuture<'static, Response> {
-        match request.params().parse::<T>() {
-            Ok(params) => Box::pin(open(request, subscription, Box::pin(self(params)))),
-            Err(err) => params_error(&request, err),
+    fn subscribe(&self, call: Call, subscription: Subscription) -> BoxFuture<'static, Response> {
+        match call.params().parse::<T>() {
+            Ok(params) => Box::pin(open(call, subscription, Box::pin(self(params)))),
+            Err(err) => params_error(&call, err),
         }
     }
 }
@@ -150,17 +143,13 @@ where
     S: Feed,
     E: Into<ErrorObject> + 'static,
 {
-    fn subscribe(
-        &self,
-        request: Request,
-        subscription: Subscription,
-    ) -> BoxFuture<'static, Response> {
-        match request.params().parse::<T>() {
+    fn subscribe(&self, call: Call, subscription: Subscription) -> BoxFuture<'static, Response> {
+        match call.params().parse::<T>() {
             Ok(params) => {
-                let opening = self(request.context().clone(), params);
-                Box::pin(open(request, subscription, Box::pin(opening)))
+                let opening = self(call.context().clone(), params);
+                Box::pin(open(call, subscription, Box::pin(opening)))
             }
-            Err(err) => params_error(&request, err),
+            Err(err) => params_error(&call, err),
         }
     }
 }

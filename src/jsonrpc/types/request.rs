@@ -3,14 +3,16 @@ use std::fmt;
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::{Context, ErrorObject, Id, Params};
+use super::{ErrorObject, Id, Params};
+use crate::jsonrpc::wire::write::{WireId, write_request};
 
-/// A JSON-RPC request or notification (a request without an id).
+/// A JSON-RPC request, or a notification (a request without an id): plain
+/// data, as it is on the wire.
 ///
-/// On the server, requests come from the wire: the params stay unparsed
-/// (a slice of the received frame, not a copy) until a handler asks for them
-/// with [`params`](Request::params). The [`Context`] tells a handler who
-/// called and lets it open subscriptions.
+/// Requests read from the wire keep their params unparsed (a slice of the
+/// received frame, not a copy) until a handler asks for them with
+/// [`params`](Request::params). On a server, a request reaches the service
+/// inside a [`Call`](super::super::Call), beside the context it came in.
 ///
 /// ```
 /// use tower_ipc::jsonrpc::{Id, Request};
@@ -24,7 +26,6 @@ pub struct Request {
     id: Option<Id>,
     method: Box<str>,
     params: Option<Bytes>,
-    context: Context,
 }
 
 impl Request {
@@ -35,22 +36,11 @@ impl Request {
             id: None,
             method: method.into(),
             params: None,
-            context: Context::detached(),
         }
     }
 
-    pub(crate) fn from_parts(
-        id: Option<Id>,
-        method: Box<str>,
-        params: Option<Bytes>,
-        context: Context,
-    ) -> Self {
-        Self {
-            id,
-            method,
-            params,
-            context,
-        }
+    pub(crate) fn from_parts(id: Option<Id>, method: Box<str>, params: Option<Bytes>) -> Self {
+        Self { id, method, params }
     }
 
     /// Sets the params: by position (a tuple, array or `Vec`) or by name (a
@@ -98,14 +88,14 @@ impl Request {
         self.id.is_none()
     }
 
-    /// The connection this request came on: who called, and the means to
-    /// open subscriptions.
-    pub fn context(&self) -> &Context {
-        &self.context
-    }
-
     pub(crate) fn raw_params(&self) -> Option<&[u8]> {
         self.params.as_deref()
+    }
+
+    /// Writes the request as JSON.
+    pub(crate) fn write_json(&self, dst: &mut bytes::BytesMut) {
+        let id = self.id.as_ref().map(|id| WireId::Raw(id.bytes()));
+        write_request(dst, id, &self.method, self.raw_params());
     }
 }
 
