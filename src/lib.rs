@@ -137,6 +137,8 @@ pub mod process;
 pub mod server;
 mod sys;
 pub mod transport;
+#[cfg(feature = "typed")]
+pub mod typed;
 
 pub use client::Client;
 pub use endpoint::Endpoint;
