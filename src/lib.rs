@@ -131,6 +131,8 @@
 pub mod client;
 pub mod codec;
 mod endpoint;
+#[cfg(feature = "macros")]
+pub mod service;
 #[cfg(feature = "json-rpc")]
 pub mod jsonrpc;
 pub mod process;
@@ -143,6 +145,11 @@ pub mod typed;
 pub use client::Client;
 pub use endpoint::Endpoint;
 pub use server::{Server, serve};
+/// Defines a service by a trait of `async fn`s: generates its server (a
+/// [`tower::Service`] for [`serve`]) and a typed client, over JSON-RPC or
+/// typed frames. See the [`service`](mod@service) module (feature `macros`).
+#[cfg(feature = "macros")]
+pub use tower_ipc_macros::service;
 
 /// The README's code blocks, compiled and run as doc tests.
 #[cfg(doctest)]

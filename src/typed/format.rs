@@ -1,9 +1,11 @@
 //! The serde formats typed messages travel in.
 
-use std::{fmt, io};
+use std::fmt;
+#[cfg(feature = "json")]
+use std::io;
 
 use bytes::BytesMut;
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tower::BoxError;
 
 /// A serde format for typed messages: [`Json`] or [`Postcard`], each behind
@@ -27,7 +29,7 @@ pub trait Format: sealed::Sealed + Copy + Default + fmt::Debug + Send + Sync + '
     /// after it (as [`encode`](Self::encode) writes a pair `(H, V)`), into the
     /// head and the bytes of the value.
     #[doc(hidden)]
-    fn split<H: DeserializeOwned>(src: &[u8]) -> Result<(H, &[u8]), BoxError>;
+    fn split<'a, H: Deserialize<'a>>(src: &'a [u8]) -> Result<(H, &'a [u8]), BoxError>;
 
     /// Which format this is, for code that picks one at run time.
     #[doc(hidden)]
@@ -83,7 +85,10 @@ impl FormatKind {
         }
     }
 
-    pub(crate) fn split<H: DeserializeOwned>(self, src: &[u8]) -> Result<(H, &[u8]), BoxError> {
+    pub(crate) fn split<'a, H: Deserialize<'a>>(
+        self,
+        src: &'a [u8],
+    ) -> Result<(H, &'a [u8]), BoxError> {
         match self {
             #[cfg(feature = "json")]
             Self::Json => Json::split(src),
@@ -143,7 +148,7 @@ impl Format for Json {
         Ok(serde_json::from_slice(src)?)
     }
 
-    fn split<H: DeserializeOwned>(src: &[u8]) -> Result<(H, &[u8]), BoxError> {
+    fn split<'a, H: Deserialize<'a>>(src: &'a [u8]) -> Result<(H, &'a [u8]), BoxError> {
         // `[head, value]`: the value stays unparsed.
         let (head, value): (H, &serde_json::value::RawValue) = serde_json::from_slice(src)?;
         Ok((head, value.get().as_bytes()))
@@ -206,7 +211,7 @@ impl Format for Postcard {
         Ok(value)
     }
 
-    fn split<H: DeserializeOwned>(src: &[u8]) -> Result<(H, &[u8]), BoxError> {
+    fn split<'a, H: Deserialize<'a>>(src: &'a [u8]) -> Result<(H, &'a [u8]), BoxError> {
         // A pair is its two values back to back.
         Ok(postcard::take_from_bytes(src)?)
     }

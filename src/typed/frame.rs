@@ -16,6 +16,10 @@ pub trait Frame: sealed::Sealed + Sized {
     #[doc(hidden)]
     fn payload(&self) -> &[u8];
 
+    /// Takes the serialized value out.
+    #[doc(hidden)]
+    fn into_payload(self) -> Bytes;
+
     /// A frame carrying `payload`, serialized in the format `format`.
     #[doc(hidden)]
     fn from_payload(payload: Bytes, format: &'static str) -> Self;
@@ -32,6 +36,10 @@ impl Frame for Bytes {
         self
     }
 
+    fn into_payload(self) -> Bytes {
+        self
+    }
+
     fn from_payload(payload: Bytes, _: &'static str) -> Self {
         payload
     }
@@ -42,6 +50,10 @@ impl sealed::Sealed for PipeMessage {}
 impl Frame for PipeMessage {
     fn payload(&self) -> &[u8] {
         PipeMessage::payload(self)
+    }
+
+    fn into_payload(self) -> Bytes {
+        PipeMessage::into_payload(self)
     }
 
     fn from_payload(payload: Bytes, format: &'static str) -> Self {

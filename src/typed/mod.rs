@@ -48,7 +48,7 @@ mod error;
 mod format;
 mod frame;
 mod rejected;
-mod server;
+pub(crate) mod server;
 
 pub use codec::TypedCodec;
 pub use error::{DecodeError, EncodeError};

@@ -169,8 +169,8 @@ where
 }
 
 /// Hands decoded requests to the service and answers rejected ones itself.
-struct Answering<S> {
-    inner: S,
+pub(crate) struct Answering<S> {
+    pub(crate) inner: S,
 }
 
 impl<S, Req> Service<Result<Req, Rejected>> for Answering<S>
@@ -200,7 +200,8 @@ where
 pin_project_lite::pin_project! {
     /// The answer to one request: the service's, or a rejection.
     #[project = AnswerProj]
-    enum AnswerFuture<F> {
+    #[allow(unreachable_pub)]
+    pub(crate) enum AnswerFuture<F> {
         Running { #[pin] inner: F },
         Rejected { rejected: Option<Rejected> },
     }
