@@ -172,8 +172,12 @@ impl RpcClient {
                     .ready()
                     .await
                     .map_err(|err| Error::connection(info, method, err))?;
-                // Queued: its acknowledgement is not waited for.
-                drop(tower::Service::call(ready, frame));
+                // Queued; the acknowledgement is awaited elsewhere, since
+                // the connection skips calls nobody waits for.
+                let acknowledged = tower::Service::call(ready, frame);
+                tokio::spawn(async move {
+                    let _ = acknowledged.await;
+                });
                 Ok(())
             }
         }

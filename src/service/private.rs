@@ -12,10 +12,10 @@ use serde::{
     Deserialize, Deserializer, Serialize,
     de::{self, DeserializeOwned, IgnoredAny, SeqAccess, Visitor},
 };
-use tower::Service;
 
-pub use futures::stream::BoxStream;
+pub use futures::{future::BoxFuture, stream::BoxStream};
 pub use serde;
+pub use tower::Service;
 
 use super::{Answer, Call, MethodError, ServiceInfo, frames::with_info, method_error};
 use crate::jsonrpc::{ErrorObject, Request, Response, RouteFuture, Router};
