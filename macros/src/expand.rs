@@ -270,10 +270,25 @@ fn expand_server(service: &Service) -> TokenStream {
         let run = quote! {
             move |params: #params| async move { service.#ident(#(params.#fields),*).await }
         };
+        let names: Vec<String> = method
+            .args
+            .iter()
+            .map(|arg| {
+                let name = arg.ident.to_string();
+                let name = name.trim_start_matches("r#");
+                match arg.optional {
+                    true => format!("{name}?"),
+                    false => name.to_owned(),
+                }
+            })
+            .collect();
+        let names = quote!(&[#(#names),*]);
         match &method.kind {
-            Kind::Plain(_) => quote!(#wire => #p::reply(&#info, call, #run),),
-            Kind::Fallible { .. } => quote!(#wire => #p::reply_fallible(&#info, call, #run),),
-            Kind::Notification => quote!(#wire => #p::notified(&#info, call, #run),),
+            Kind::Plain(_) => quote!(#wire => #p::reply(&#info, call, #names, #run),),
+            Kind::Fallible { .. } => {
+                quote!(#wire => #p::reply_fallible(&#info, call, #names, #run),)
+            }
+            Kind::Notification => quote!(#wire => #p::notified(&#info, call, #names, #run),),
             Kind::Subscription { .. } => {
                 let subscribe = format!("{wire}_subscribe");
                 quote!(#subscribe => #p::subscription_over_frames(&#info, &call),)
@@ -535,6 +550,7 @@ fn expand_client(service: &Service) -> TokenStream {
         }
 
         #[doc = #request_doc]
+        #[allow(dead_code)]
         #vis enum #request {
             #(#variants,)*
         }
@@ -549,6 +565,7 @@ fn expand_client(service: &Service) -> TokenStream {
         }
 
         #[doc = #response_doc]
+        #[allow(dead_code)]
         #vis enum #response {
             #(#response_variants,)*
         }

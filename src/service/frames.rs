@@ -266,18 +266,29 @@ impl Call {
         self.kind == NOTIFY
     }
 
-    /// Decodes the params as `P`; a failure says what did not fit and
-    /// names the service.
+    /// Decodes the params as `P`, the method's `names`; a failure says
+    /// what did not fit and names the service.
     #[doc(hidden)]
-    pub fn params<P: DeserializeOwned>(&self, info: &ServiceInfo) -> Result<P, Rejected> {
+    pub fn params<P: DeserializeOwned>(
+        &self,
+        info: &ServiceInfo,
+        names: &[&str],
+    ) -> Result<P, Rejected> {
         self.format.decode(&self.params).map_err(|err| {
-            with_info(
-                Rejected::new(
-                    Rejected::INVALID_PARAMS,
-                    format!("Invalid params for `{}`: {err}", self.method()),
+            let detail = match self.format.sequence_len(&self.params) {
+                // A binary format's own message may say nothing useful.
+                Some(sent) if sent > names.len() => format!(
+                    "invalid length {sent}, expected at most {} params",
+                    names.len()
                 ),
-                info,
-            )
+                _ => err.to_string(),
+            };
+            let message = format!(
+                "Invalid params for `{}` ({}): {detail}",
+                self.method(),
+                names.join(", ")
+            );
+            with_info(Rejected::new(Rejected::INVALID_PARAMS, message), info)
         })
     }
 

@@ -33,6 +33,7 @@ fn ready(answer: Answer) -> FramesFuture {
 pub fn reply<P, Fut, R>(
     info: &'static ServiceInfo,
     call: Call,
+    names: &[&str],
     run: impl FnOnce(P) -> Fut,
 ) -> FramesFuture
 where
@@ -40,7 +41,7 @@ where
     Fut: Future<Output = R> + Send + 'static,
     R: Serialize,
 {
-    match call.params::<P>(info) {
+    match call.params::<P>(info, names) {
         Ok(params) => {
             let running = run(params);
             Box::pin(async move { Ok(call.answer(&Ok::<R, Rejected>(running.await))) })
@@ -53,6 +54,7 @@ where
 pub fn reply_fallible<P, Fut, R, E>(
     info: &'static ServiceInfo,
     call: Call,
+    names: &[&str],
     run: impl FnOnce(P) -> Fut,
 ) -> FramesFuture
 where
@@ -61,7 +63,7 @@ where
     R: Serialize,
     E: MethodError,
 {
-    match call.params::<P>(info) {
+    match call.params::<P>(info, names) {
         Ok(params) => {
             let running = run(params);
             Box::pin(async move {
@@ -77,13 +79,14 @@ where
 pub fn notified<P, Fut>(
     info: &'static ServiceInfo,
     call: Call,
+    names: &[&str],
     run: impl FnOnce(P) -> Fut,
 ) -> FramesFuture
 where
     P: DeserializeOwned,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    reply(info, call, run)
+    reply(info, call, names, run)
 }
 
 /// A call of a method the service does not have.

@@ -85,6 +85,19 @@ impl FormatKind {
         }
     }
 
+    /// How many values a sequence holds, from its start, in a format that
+    /// says so up front (postcard).
+    pub(crate) fn sequence_len(self, src: &[u8]) -> Option<usize> {
+        match self {
+            #[cfg(feature = "json")]
+            Self::Json => None,
+            #[cfg(feature = "postcard")]
+            Self::Postcard => postcard::take_from_bytes::<usize>(src)
+                .ok()
+                .map(|(len, _)| len),
+        }
+    }
+
     pub(crate) fn split<'a, H: Deserialize<'a>>(
         self,
         src: &'a [u8],
