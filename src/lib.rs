@@ -131,12 +131,12 @@
 pub mod client;
 pub mod codec;
 mod endpoint;
-#[cfg(feature = "macros")]
-pub mod service;
 #[cfg(feature = "json-rpc")]
 pub mod jsonrpc;
 pub mod process;
 pub mod server;
+#[cfg(feature = "macros")]
+pub mod service;
 mod sys;
 pub mod transport;
 #[cfg(feature = "typed")]

@@ -123,12 +123,18 @@ async fn frames(endpoint: Endpoint, calc: Arc<Calculator>) -> CalcClient {
 async fn every_method(client: &CalcClient, calc: &Calculator) {
     assert_eq!(client.add(1, 2).await.unwrap(), 3);
     assert_eq!(client.div(7, 2).await.unwrap(), Ok(3));
-    assert_eq!(client.div(1, 0).await.unwrap(), Err(MathError::DivideByZero));
+    assert_eq!(
+        client.div(1, 0).await.unwrap(),
+        Err(MathError::DivideByZero)
+    );
     assert_eq!(
         client.div(i64::MIN, -1).await.unwrap(),
         Err(MathError::Overflow { a: i64::MIN, b: -1 })
     );
-    assert_eq!(client.greet("ada".into(), None).await.unwrap(), "hello, ada");
+    assert_eq!(
+        client.greet("ada".into(), None).await.unwrap(),
+        "hello, ada"
+    );
     assert_eq!(
         client.greet("ada".into(), Some("hi".into())).await.unwrap(),
         "hi, ada"
@@ -170,7 +176,9 @@ async fn json_frames_work_too() {
     let listener = endpoint.bind().await.unwrap();
     let frames = Frames::new(LengthPrefixed::new(), Json);
     let calc = Arc::new(Calculator::default());
-    tokio::spawn(tower_ipc::serve(listener, frames, CalcServer::from_arc(calc.clone())).into_future());
+    tokio::spawn(
+        tower_ipc::serve(listener, frames, CalcServer::from_arc(calc.clone())).into_future(),
+    );
     let stream = endpoint.connect_timeout(PATIENCE).await.unwrap();
     let client = CalcClient::new(RpcClient::frames(stream, LengthPrefixed::new(), Json));
     every_method(&client, &calc).await;

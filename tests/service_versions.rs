@@ -84,7 +84,9 @@ async fn serve_v1(form: Form) -> Endpoint {
     let listener = endpoint.bind().await.unwrap();
     let server = v1::CalcServer::new(v1::Server);
     match form {
-        Form::JsonRpc => tokio::spawn(tower_ipc::serve(listener, JsonRpc::new(), server).into_future()),
+        Form::JsonRpc => {
+            tokio::spawn(tower_ipc::serve(listener, JsonRpc::new(), server).into_future())
+        }
         Form::Frames => {
             let frames = Frames::new(LengthPrefixed::new(), Postcard);
             tokio::spawn(tower_ipc::serve(listener, frames, server).into_future())
@@ -98,7 +100,9 @@ async fn serve_v2(form: Form) -> Endpoint {
     let listener = endpoint.bind().await.unwrap();
     let server = v2::CalcServer::new(v2::Server);
     match form {
-        Form::JsonRpc => tokio::spawn(tower_ipc::serve(listener, JsonRpc::new(), server).into_future()),
+        Form::JsonRpc => {
+            tokio::spawn(tower_ipc::serve(listener, JsonRpc::new(), server).into_future())
+        }
         Form::Frames => {
             let frames = Frames::new(LengthPrefixed::new(), Postcard);
             tokio::spawn(tower_ipc::serve(listener, frames, server).into_future())
@@ -161,7 +165,10 @@ async fn an_argument_of_another_type_is_bad_params_not_a_misparse() {
         let new = v2::CalcClient::new(connect(&endpoint, form).await);
         let err = new.name("seven".into()).await.unwrap_err();
         assert!(err.is_bad_params(), "{form:?}: {err}");
-        assert!(err.to_string().contains("Invalid params"), "{form:?}: {err}");
+        assert!(
+            err.to_string().contains("Invalid params"),
+            "{form:?}: {err}"
+        );
 
         let endpoint = serve_v2(form).await;
         let old = v1::CalcClient::new(connect(&endpoint, form).await);

@@ -31,10 +31,9 @@ enum Response {
     Value(Option<u64>),
 }
 
-fn store() -> impl Service<Request, Response = Response, Error = io::Error, Future: Send>
-+ Clone
-+ Send
-+ 'static {
+fn store()
+-> impl Service<Request, Response = Response, Error = io::Error, Future: Send> + Clone + Send + 'static
+{
     let map = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
     service_fn(move |request: Request| {
         let map = map.clone();
@@ -149,7 +148,11 @@ fn a_frame_that_does_not_decode_names_the_type_and_the_size() {
         .unwrap();
     let err = codec.decode(&mut wire).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::InvalidData);
-    let inner = err.get_ref().unwrap().downcast_ref::<DecodeError>().unwrap();
+    let inner = err
+        .get_ref()
+        .unwrap()
+        .downcast_ref::<DecodeError>()
+        .unwrap();
     assert_eq!(inner.size(), 10);
     assert_eq!(inner.format(), "json");
     assert!(inner.type_name().ends_with("Response"), "{inner}");

@@ -521,8 +521,10 @@ fn expand_client(service: &Service) -> TokenStream {
          typed frames (see `tower_ipc::service::RpcClient`). Cheap to clone: clones share \
          the connection. It is a [`tower::Service`] of [`{request}`] too."
     );
-    let request_doc = format!("A call of a [`{name_str}`] method, for [`{client}`] as a `tower::Service`.");
-    let response_doc = format!("The answer of a [`{name_str}`] method, by [`{client}`] as a `tower::Service`.");
+    let request_doc =
+        format!("A call of a [`{name_str}`] method, for [`{client}`] as a `tower::Service`.");
+    let response_doc =
+        format!("The answer of a [`{name_str}`] method, by [`{client}`] as a `tower::Service`.");
     quote! {
         #[doc = #client_doc]
         #[derive(::core::clone::Clone, ::core::fmt::Debug)]

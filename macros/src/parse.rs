@@ -34,13 +34,13 @@ pub(crate) struct Arg {
 
 pub(crate) enum Kind {
     /// Answers the type (`()` when the method returns nothing).
-    Plain(Type),
+    Plain(Box<Type>),
     /// Answers `Result<ok, err>`; the error travels as an error object.
-    Fallible { ok: Type, err: Type },
+    Fallible { ok: Box<Type>, err: Box<Type> },
     /// No answer.
     Notification,
     /// A stream of items: `BoxStream<'static, item>`.
-    Subscription { item: Type },
+    Subscription { item: Box<Type> },
 }
 
 fn error(span: impl Spanned, message: impl std::fmt::Display) -> syn::Error {
@@ -111,9 +111,8 @@ fn parse_args(args: TokenStream) -> syn::Result<Option<LitStr>> {
             }
             Ok(())
         } else {
-            Err(meta.error(
-                "unknown argument: `#[tower_ipc::service]` takes only `version = \"..\"`",
-            ))
+            Err(meta
+                .error("unknown argument: `#[tower_ipc::service]` takes only `version = \"..\"`"))
         }
     });
     parser.parse2(args)?;
@@ -169,7 +168,7 @@ impl Method {
         let sig = &function.sig;
         if sig.asyncness.is_none() {
             return Err(error(
-                &sig.fn_token,
+                sig.fn_token,
                 format!("`{}` must be an `async fn`", sig.ident),
             ));
         }
@@ -221,13 +220,13 @@ impl Method {
         }
         let args = inputs.map(Arg::parse).collect::<syn::Result<Vec<_>>>()?;
         let kind = if rpc.notification.is_some() {
-            if let ReturnType::Type(_, ty) = &sig.output {
-                if !is_unit(ty) {
-                    return Err(error(
-                        ty,
-                        "a notification has no answer: remove the return type",
-                    ));
-                }
+            if let ReturnType::Type(_, ty) = &sig.output
+                && !is_unit(ty)
+            {
+                return Err(error(
+                    ty,
+                    "a notification has no answer: remove the return type",
+                ));
             }
             Kind::Notification
         } else if rpc.subscription.is_some() {
@@ -243,13 +242,18 @@ impl Method {
                     "a subscription returns `BoxStream<'static, Item>` (futures::stream::BoxStream)",
                 )
             })?;
-            Kind::Subscription { item }
+            Kind::Subscription {
+                item: Box::new(item),
+            }
         } else {
             match &sig.output {
-                ReturnType::Default => Kind::Plain(syn::parse_quote!(())),
+                ReturnType::Default => Kind::Plain(Box::new(syn::parse_quote!(()))),
                 ReturnType::Type(_, ty) => match result_types(ty) {
-                    Some((ok, err)) => Kind::Fallible { ok, err },
-                    None => Kind::Plain((**ty).clone()),
+                    Some((ok, err)) => Kind::Fallible {
+                        ok: Box::new(ok),
+                        err: Box::new(err),
+                    },
+                    None => Kind::Plain(ty.clone()),
                 },
             }
         };

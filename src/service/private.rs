@@ -144,7 +144,10 @@ pub fn set<T, E: de::Error>(slot: &mut Option<T>, name: &'static str, value: T) 
 }
 
 /// The params by position end after `expected`.
-pub fn no_more_params<'de, A: SeqAccess<'de>>(seq: &mut A, expected: usize) -> Result<(), A::Error> {
+pub fn no_more_params<'de, A: SeqAccess<'de>>(
+    seq: &mut A,
+    expected: usize,
+) -> Result<(), A::Error> {
     let extra = match seq.size_hint() {
         Some(left) => left,
         None => usize::from(seq.next_element::<IgnoredAny>()?.is_some()),

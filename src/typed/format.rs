@@ -150,10 +150,7 @@ impl Format for Json {
 
     fn encode<T: Serialize + ?Sized>(value: &T, dst: &mut BytesMut) -> Result<(), BoxError> {
         let start = dst.len();
-        serde_json::to_writer(Append(dst), value).map_err(|err| {
-            dst.truncate(start);
-            err
-        })?;
+        serde_json::to_writer(Append(dst), value).inspect_err(|_| dst.truncate(start))?;
         Ok(())
     }
 
@@ -209,10 +206,8 @@ impl Format for Postcard {
 
     fn encode<T: Serialize + ?Sized>(value: &T, dst: &mut BytesMut) -> Result<(), BoxError> {
         let start = dst.len();
-        postcard::serialize_with_flavor(value, Appending(dst)).map_err(|err| {
-            dst.truncate(start);
-            err
-        })?;
+        postcard::serialize_with_flavor(value, Appending(dst))
+            .inspect_err(|_| dst.truncate(start))?;
         Ok(())
     }
 

@@ -52,9 +52,9 @@ pub(crate) mod server;
 
 pub use codec::TypedCodec;
 pub use error::{DecodeError, EncodeError};
+pub use format::Format;
 #[doc(hidden)]
 pub use format::FormatKind;
-pub use format::Format;
 #[cfg(feature = "json")]
 pub use format::Json;
 #[cfg(feature = "postcard")]

@@ -127,7 +127,9 @@ where
     fn request(frame: &impl Frame) -> Result<Req, Rejected> {
         codec::decode::<F, Req>(frame.payload()).map_err(|err| {
             tracing::debug!(error = %err, "request rejected");
-            let detail = err.into_inner().map_or_else(String::new, |err| err.to_string());
+            let detail = err
+                .into_inner()
+                .map_or_else(String::new, |err| err.to_string());
             Rejected::new(Rejected::INVALID_REQUEST, detail)
         })
     }
@@ -148,7 +150,10 @@ where
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> io::Result<Option<Self::Item>> {
-        Ok(self.inner.decode_eof(src)?.map(|frame| Self::request(&frame)))
+        Ok(self
+            .inner
+            .decode_eof(src)?
+            .map(|frame| Self::request(&frame)))
     }
 }
 
