@@ -442,7 +442,8 @@ fn expand_client(service: &Service) -> TokenStream {
             Kind::Notification => quote! {
                 #(#attrs)*
                 ///
-                /// A notification: completes once it is on its way; nothing is answered.
+                /// A notification: its result is not sent back. Completes once the message
+                /// is written (JSON-RPC), or acknowledged (typed frames).
                 #vis async fn #ident(&self, #(#args),*) -> ::core::result::Result<(), #error> {
                     self.rpc.notify(&#info, #wire, #build).await
                 }

@@ -151,8 +151,9 @@ impl RpcClient {
         }
     }
 
-    /// Sends a notification of `method`: it runs, and nothing is answered.
-    /// Completes once the message is on its way.
+    /// Sends a notification of `method`: it runs, and its result is not
+    /// sent. Completes once the message is written (JSON-RPC), or once the
+    /// server acknowledged it (typed frames, whose answers come in order).
     #[doc(hidden)]
     pub async fn notify<P: Serialize>(
         &self,
@@ -167,17 +168,14 @@ impl RpcClient {
                 .map_err(|err| json_rpc_error(info, method, err)),
             Inner::Frames { client, format } => {
                 let frame = request_frame(info, method, *format, super::frames::NOTIFY, params)?;
-                let mut client = client.clone();
-                let ready = client
-                    .ready()
+                // Answers come in order, so the server acknowledges a
+                // notification too; waiting for that is what tells that the
+                // message left (a connection skips calls nobody waits for).
+                client
+                    .clone()
+                    .oneshot(frame)
                     .await
                     .map_err(|err| Error::connection(info, method, err))?;
-                // Queued; the acknowledgement is awaited elsewhere, since
-                // the connection skips calls nobody waits for.
-                let acknowledged = tower::Service::call(ready, frame);
-                tokio::spawn(async move {
-                    let _ = acknowledged.await;
-                });
                 Ok(())
             }
         }

@@ -63,7 +63,7 @@
 //! |---|---|---|
 //! | `async fn add(&self, a: i64, b: i64) -> i64;` | method `add`, params `[a, b]` (or `{"a":..,"b":..}`) | `Result<i64, Error>` |
 //! | `async fn div(&self, a: i64, b: i64) -> Result<i64, E>;` | an error object for `Err`, with `E` as its data | `Result<Result<i64, E>, Error>` (`E`: [`MethodError`]) |
-//! | `#[rpc(notification)] async fn log(&self, line: String);` | a notification: no answer | `Result<(), Error>`, once sent |
+//! | `#[rpc(notification)] async fn log(&self, line: String);` | a JSON-RPC notification (no answer); in typed frames, acknowledged in order | `Result<(), Error>`, once sent (acknowledged, in frames) |
 //! | `#[rpc(subscription)] async fn ticks(&self, ms: u64) -> BoxStream<'static, u64>;` | `ticks_subscribe`, items as `ticks` notifications, `ticks_unsubscribe` (JSON-RPC form) | `Result<Items<u64>, Error>` |
 //! | `#[rpc(name = "calc_add")]` on a method | that method name instead of the Rust name | |
 //!
