@@ -21,8 +21,17 @@ fn example() -> PathBuf {
     if path.ends_with("deps") {
         path.pop();
     }
-    path.join("examples")
-        .join(format!("daemon_cli{}", std::env::consts::EXE_SUFFIX))
+    let path = path
+        .join("examples")
+        .join(format!("daemon_cli{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: a whole `cargo test --all-features` builds the examples; \
+         with `--test daemon_cli` alone, run \
+         `cargo build --example daemon_cli --features macros,postcard` first",
+        path.display()
+    );
+    path
 }
 
 /// Starts the daemon and waits for the line saying where it listens.

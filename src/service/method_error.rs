@@ -30,6 +30,11 @@ use crate::{jsonrpc::ErrorObject, typed::Rejected};
 ///
 /// [`ErrorObject`] is one (it travels as itself, code and all), and so is
 /// `String`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is a service method's error type, but not a `MethodError`",
+    label = "this error type must implement `tower_ipc::service::MethodError`",
+    note = "with `Serialize`, `Deserialize` and `Display`, one line does it: `impl tower_ipc::service::MethodError for {Self} {{}}`"
+)]
 pub trait MethodError: Serialize + DeserializeOwned + fmt::Display + Send + 'static {
     /// The error code on the wire. JSON-RPC leaves every code outside
     /// -32768 to -32000 to applications.
