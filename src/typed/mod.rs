@@ -16,7 +16,7 @@
 //!
 //! For a whole service (methods, errors, notifications, subscriptions,
 //! and callers in other languages through JSON-RPC), define it as a trait
-//! with [`#[tower_ipc::service]`](crate::service) instead (feature `macros`).
+//! with [`#[tower_ipc::service]`](mod@crate::service) instead (feature `macros`).
 //!
 //! # On the wire
 //!
@@ -40,7 +40,7 @@
 //! ends must have the same types, field for field and variant for variant
 //! in the same order, or frames decode into something else or not at all.
 //! Add variants only at the end of an enum, and version the types when
-//! anything else changes; a [service](crate::service)'s methods are sent
+//! anything else changes; a [service](mod@crate::service)'s methods are sent
 //! by name in both formats and are safer to grow.
 
 mod codec;

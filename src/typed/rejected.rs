@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// typed service's method failed.
 ///
 /// The codes are JSON-RPC's, so that a failure reads the same in both wire
-/// forms of a [service](crate::service): [`INVALID_REQUEST`](Self::INVALID_REQUEST)
+/// forms of a [service](mod@crate::service): [`INVALID_REQUEST`](Self::INVALID_REQUEST)
 /// for a frame that does not decode, [`METHOD_NOT_FOUND`](Self::METHOD_NOT_FOUND),
 /// [`INVALID_PARAMS`](Self::INVALID_PARAMS), or the code of the service's
 /// own error. `data` is JSON text, when there is any.
