@@ -81,14 +81,14 @@ async fn session(endpoint_arg: &str, form: &[&str]) {
         "todo: stored\n"
     );
     assert_eq!(
-        cli(&with(&["put", "todo", "test", "get", "todo", "get", "nope"])).await,
+        cli(&with(&[
+            "put", "todo", "test", "get", "todo", "get", "nope"
+        ]))
+        .await,
         "todo: replaced \"write docs\"\ntodo: test\nno note called \"nope\"\n"
     );
     assert_eq!(cli(&with(&["list", "to"])).await, "todo\n");
-    assert_eq!(
-        cli(&with(&["stop"])).await,
-        "asked the daemon to stop\n"
-    );
+    assert_eq!(cli(&with(&["stop"])).await, "asked the daemon to stop\n");
     let status = timeout(PATIENCE, daemon.wait()).await.unwrap().unwrap();
     assert!(status.success(), "{status}");
 }
@@ -114,7 +114,10 @@ async fn daemon_and_cli_talk_postcard_over_tcp() {
 
 #[tokio::test]
 async fn the_cli_runs_a_daemon_as_a_child_over_its_stdio() {
-    let out = cli(&["child", "put", "a", "1", "put", "b", "2", "get", "a", "list"]).await;
+    let out = cli(&[
+        "child", "put", "a", "1", "put", "b", "2", "get", "a", "list",
+    ])
+    .await;
     assert!(
         out.starts_with("a: stored\nb: stored\na: 1\na b\nchild daemon exited: "),
         "{out}"

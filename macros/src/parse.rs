@@ -3,8 +3,8 @@
 
 use proc_macro2::{Span, TokenStream};
 use syn::{
-    Attribute, FnArg, GenericArgument, Ident, ItemTrait, LitStr, Pat, PathArguments, ReturnType,
-    TraitItem, TraitItemFn, Type, parse::Parser, spanned::Spanned,
+    Attribute, FnArg, GenericArgument, Ident, ItemTrait, LitStr, Pat, PathArguments, ReceiverKind,
+    ReturnType, Safety, TraitItem, TraitItemFn, Type, parse::Parser, spanned::Spanned,
 };
 
 /// A service trait, read.
@@ -184,7 +184,7 @@ impl Method {
                 "service methods cannot be generic: both ends must agree on every type",
             ));
         }
-        if let Some(unsafety) = &sig.unsafety {
+        if let Safety::Unsafe(unsafety) = &sig.safety {
             return Err(error(unsafety, "service methods cannot be `unsafe`"));
         }
         if let Some(variadic) = &sig.variadic {
@@ -193,9 +193,9 @@ impl Method {
         let mut inputs = sig.inputs.iter();
         match inputs.next() {
             Some(FnArg::Receiver(receiver))
-                if receiver.reference.is_some() && receiver.mutability.is_none() =>
+                if matches!(receiver.kind, ReceiverKind::Reference(_, _, None)) =>
             {
-                if let Some((_, Some(lifetime))) = &receiver.reference {
+                if let ReceiverKind::Reference(_, Some(lifetime), _) = &receiver.kind {
                     return Err(error(lifetime, "write the receiver as plain `&self`"));
                 }
             }
