@@ -63,11 +63,16 @@ pub trait Calc {
     /// Counts from 0 to `to`.
     #[rpc(subscription)]
     async fn count(&self, to: u64) -> BoxStream<'static, u64>;
+    /// 7, then nothing, for ever.
+    #[rpc(subscription)]
+    async fn one_then_quiet(&self) -> BoxStream<'static, u64>;
 }
 
 #[derive(Default)]
 struct Calculator {
     log: Mutex<Vec<String>>,
+    /// Told when `count` has produced its 2,000th item.
+    produced: Arc<tokio::sync::Notify>,
 }
 
 impl Calc for Calculator {
@@ -97,7 +102,20 @@ impl Calc for Calculator {
     }
 
     async fn count(&self, to: u64) -> BoxStream<'static, u64> {
-        futures::stream::iter(0..to).boxed()
+        let produced = self.produced.clone();
+        futures::stream::iter(0..to)
+            .inspect(move |&item| {
+                if item == 2_000 {
+                    produced.notify_one();
+                }
+            })
+            .boxed()
+    }
+
+    async fn one_then_quiet(&self) -> BoxStream<'static, u64> {
+        futures::stream::iter([7])
+            .chain(futures::stream::pending())
+            .boxed()
     }
 }
 
@@ -121,6 +139,21 @@ async fn frames(endpoint: Endpoint, calc: Arc<Calculator>) -> CalcClient {
 }
 
 async fn every_method(client: &CalcClient, calc: &Calculator) {
+    // A subscription left open while calls and another one go on.
+    let mut open = client.one_then_quiet().await.unwrap();
+    assert_eq!(open.next().await.unwrap().unwrap(), 7);
+    let items: Vec<u64> = client
+        .count(3)
+        .await
+        .unwrap()
+        .take(3)
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    assert_eq!(items, [0, 1, 2]);
+    assert_eq!(client.add(2, 2).await.unwrap(), 4);
+    drop(open);
+
     assert_eq!(client.add(1, 2).await.unwrap(), 3);
     assert_eq!(client.div(7, 2).await.unwrap(), Ok(3));
     assert_eq!(
@@ -152,15 +185,6 @@ async fn every_kind_of_method_works_over_json_rpc() {
     let calc = Arc::new(Calculator::default());
     let client = json_rpc(endpoint("svc-rpc"), calc.clone()).await;
     every_method(&client, &calc).await;
-    let items: Vec<u64> = client
-        .count(3)
-        .await
-        .unwrap()
-        .take(3)
-        .map(Result::unwrap)
-        .collect()
-        .await;
-    assert_eq!(items, [0, 1, 2]);
 }
 
 #[tokio::test]
@@ -182,4 +206,47 @@ async fn json_frames_work_too() {
     let stream = endpoint.connect_timeout(PATIENCE).await.unwrap();
     let client = CalcClient::new(RpcClient::frames(stream, LengthPrefixed::new(), Json));
     every_method(&client, &calc).await;
+}
+
+#[tokio::test]
+async fn in_typed_frames_a_subscription_ends_when_the_servers_stream_does() {
+    let calc = Arc::new(Calculator::default());
+    let client = frames(endpoint("svc-frames-end"), calc).await;
+    let items: Vec<u64> = client
+        .count(3)
+        .await
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    assert_eq!(items, [0, 1, 2]);
+}
+
+#[tokio::test]
+async fn in_typed_frames_a_consumer_that_falls_behind_is_told() {
+    let calc = Arc::new(Calculator::default());
+    let client = frames(endpoint("svc-frames-lag"), calc.clone()).await;
+    let produced = calc.produced.clone();
+    let mut items = client.count(100_000).await.unwrap();
+    // Nothing is read until the server has sent far more than the stream
+    // buffers (256): past that, the subscription ends with an error rather
+    // than growing or dropping items silently.
+    tokio::time::timeout(PATIENCE, produced.notified())
+        .await
+        .expect("the server produced 2,000 items");
+    let mut seen = 0u64;
+    let err = loop {
+        match items.next().await {
+            Some(Ok(item)) => {
+                assert_eq!(item, seen, "items in order, none skipped");
+                seen += 1;
+            }
+            Some(Err(err)) => break err,
+            None => panic!("ended without saying the consumer fell behind, after {seen}"),
+        }
+    };
+    assert!(err.to_string().contains("fell 256 items behind"), "{err}");
+    assert!(items.next().await.is_none());
+    // The connection serves on.
+    assert_eq!(client.add(1, 1).await.unwrap(), 2);
 }

@@ -21,8 +21,7 @@
 //! `tcp://127.0.0.1:7000`. The daemon speaks postcard frames (the compact
 //! Rust-to-Rust form) unless given `--json-rpc`, which other languages can
 //! call too (`interop/typed/` calls it from Python); the client must say the
-//! same. `watch` follows the `changes` subscription, which only the JSON-RPC
-//! form carries.
+//! same. `watch` follows the `changes` subscription until Ctrl-C.
 
 mod notes;
 
@@ -206,14 +205,15 @@ async fn demo() -> Result<(), Error> {
             "list",
         ];
         cli(&endpoint.to_string(), json_rpc, &command).await?;
-        if json_rpc {
-            // A subscription, then a change seen through it.
-            let stream = endpoint.connect_timeout(Duration::from_secs(5)).await?;
-            let notes = NotesClient::new(JsonRpcClient::new(stream));
-            let mut changes = notes.changes().await?;
-            notes.put("done".into(), "the tests".into()).await?;
-            println!("changed: {}", changes.next().await.ok_or("no change")??);
-        }
+        // A subscription, then a change seen through it.
+        let stream = endpoint.connect_timeout(Duration::from_secs(5)).await?;
+        let notes = NotesClient::new(match json_rpc {
+            true => RpcClient::json_rpc(JsonRpcClient::new(stream)),
+            false => RpcClient::frames(stream, LengthPrefixed::new(), Postcard),
+        });
+        let mut changes = notes.changes().await?;
+        notes.put("done".into(), "the tests".into()).await?;
+        println!("changed: {}", changes.next().await.ok_or("no change")??);
         cli(&endpoint.to_string(), json_rpc, &["stop"]).await?;
         daemon.await??;
     }

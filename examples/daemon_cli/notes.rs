@@ -29,7 +29,7 @@ pub(crate) trait Notes {
     #[rpc(notification)]
     async fn stop(&self);
 
-    /// Every change from now on: the name of each note stored (JSON-RPC).
+    /// Every change from now on: the name of each note stored.
     #[rpc(subscription)]
     async fn changes(&self) -> BoxStream<'static, String>;
 }

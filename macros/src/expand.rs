@@ -291,7 +291,7 @@ fn expand_server(service: &Service) -> TokenStream {
             Kind::Notification => quote!(#wire => #p::notified(&#info, call, #names, #run),),
             Kind::Subscription { .. } => {
                 let subscribe = format!("{wire}_subscribe");
-                quote!(#subscribe => #p::subscription_over_frames(&#info, &call),)
+                quote!(#subscribe => #p::subscribe(&#info, call, #names, #run),)
             }
         }
     });

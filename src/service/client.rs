@@ -2,19 +2,32 @@
 
 use std::{
     borrow::Cow,
+    collections::HashMap,
     fmt, io,
     pin::Pin,
-    task::{Context, Poll},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    task::{Context, Poll, ready},
 };
 
 use bytes::{Bytes, BytesMut};
-use futures::{Stream, StreamExt, stream::BoxStream};
+use futures::{Sink, Stream, StreamExt, stream::BoxStream};
 use serde::{Serialize, de::DeserializeOwned};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    sync::mpsc,
+};
 use tokio_util::codec::{Decoder, Encoder, Framed};
 use tower::ServiceExt;
 
-use super::{Error, MethodError, ServiceInfo, frames::Head, method_error};
+use super::{
+    Error, MethodError, ServiceInfo,
+    frames::{CALL, Head, NOTIFY, SUBSCRIBE, UNSUBSCRIBE},
+    method_error,
+    subscriptions::{END, ITEM},
+};
 use crate::{
     Client,
     jsonrpc::{CallError, JsonRpcClient, Subscription},
@@ -35,8 +48,13 @@ enum Inner {
     Frames {
         client: Client<Bytes, Bytes>,
         format: FormatKind,
+        routes: Routes,
     },
 }
+
+/// Items a subscription's stream holds for a consumer that is behind; past
+/// this the subscription ends with an error (as JSON-RPC's do).
+const ITEMS_BUFFER: usize = Subscription::DEFAULT_BUFFER;
 
 impl RpcClient {
     /// Calls in JSON-RPC through `client`.
@@ -58,21 +76,21 @@ impl RpcClient {
         <C as Decoder>::Item: Frame + Send + 'static,
         F: Format,
     {
+        let _ = format;
         let codec = AsBytes {
             inner: codec,
             format: F::NAME,
         };
-        Self::frames_client(Client::new(Framed::new(io, codec)), format)
-    }
-
-    /// Calls in typed frames through `client`, a connection of raw frames
-    /// (one made with [`Client::builder`] settings, or a supervised child
-    /// process's).
-    pub fn frames_client<F: Format>(client: Client<Bytes, Bytes>, format: F) -> Self {
-        let _ = format;
-        Self(Inner::Frames {
-            client,
+        let routes = Routes::default();
+        let transport = Demux {
+            inner: Framed::new(io, codec),
             format: F::KIND,
+            routes: routes.clone(),
+        };
+        Self(Inner::Frames {
+            client: Client::new(transport),
+            format: F::KIND,
+            routes,
         })
     }
 
@@ -136,8 +154,8 @@ impl RpcClient {
                 Err(CallError::Rpc(object)) => Ok(Err(method_error::rejected(&object))),
                 Err(err) => Err(json_rpc_error(info, method, err)),
             },
-            Inner::Frames { client, format } => {
-                let frame = request_frame(info, method, *format, super::frames::CALL, params)?;
+            Inner::Frames { client, format, .. } => {
+                let frame = request_frame(info, method, *format, CALL, params)?;
                 let answer = client
                     .clone()
                     .oneshot(frame)
@@ -166,8 +184,8 @@ impl RpcClient {
                 .notify(method, params)
                 .await
                 .map_err(|err| json_rpc_error(info, method, err)),
-            Inner::Frames { client, format } => {
-                let frame = request_frame(info, method, *format, super::frames::NOTIFY, params)?;
+            Inner::Frames { client, format, .. } => {
+                let frame = request_frame(info, method, *format, NOTIFY, params)?;
                 // Answers come in order, so the server acknowledges a
                 // notification too; waiting for that is what tells that the
                 // message left (a connection skips calls nobody waits for).
@@ -211,14 +229,50 @@ impl RpcClient {
                         .boxed(),
                 ))
             }
-            Inner::Frames { .. } => Err(Error::refused(
-                info,
-                method,
-                Rejected::new(
-                    Rejected::METHOD_NOT_FOUND,
-                    "subscriptions are carried by the JSON-RPC form only",
-                ),
-            )),
+            Inner::Frames {
+                client,
+                format,
+                routes,
+            } => {
+                // The id is ours, so that items arriving right after the
+                // answer already have somewhere to go.
+                let id = routes.0.next.fetch_add(1, Ordering::Relaxed);
+                let (sender, receiver) = mpsc::channel(ITEMS_BUFFER + 1);
+                routes.lock().insert(id, sender);
+                let opened = async {
+                    let frame = request_frame(info, method, *format, SUBSCRIBE, &(id, params))?;
+                    let answer = client
+                        .clone()
+                        .oneshot(frame)
+                        .await
+                        .map_err(|err| Error::connection(info, method, err))?;
+                    match format.decode::<Reply<()>>(&answer) {
+                        Ok(Ok(())) => Ok(()),
+                        Ok(Err(rejected)) => Err(Error::refused(info, method, rejected)),
+                        Err(err) => Err(Error::format(
+                            info,
+                            method,
+                            DecodeError::new::<Reply<()>>(answer.len(), format.name(), err),
+                        )),
+                    }
+                };
+                if let Err(err) = opened.await {
+                    routes.lock().remove(&id);
+                    return Err(err);
+                }
+                let items = FramesItems::<T> {
+                    receiver,
+                    id,
+                    client: client.clone(),
+                    format: *format,
+                    routes: routes.clone(),
+                    info,
+                    method,
+                    over: false,
+                    _items: std::marker::PhantomData,
+                };
+                Ok(Items(items.boxed()))
+            }
         }
     }
 }
@@ -290,6 +344,203 @@ impl<T> Stream for Items<T> {
 impl<T> fmt::Debug for Items<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Items").finish_non_exhaustive()
+    }
+}
+
+/// Where each open subscription's items go, by id.
+#[derive(Clone, Default)]
+struct Routes(Arc<RoutesShared>);
+
+#[derive(Default)]
+struct RoutesShared {
+    next: AtomicU64,
+    streams: Mutex<HashMap<u64, mpsc::Sender<Pushed>>>,
+}
+
+impl Routes {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, mpsc::Sender<Pushed>>> {
+        self.0.streams.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// What the server pushed for one subscription.
+enum Pushed {
+    /// An item, serialized.
+    Item(Bytes),
+    /// The server ended the subscription, saying why if it failed.
+    End(Option<Rejected>),
+    /// The consumer fell [`ITEMS_BUFFER`] items behind.
+    Lagged,
+}
+
+pin_project_lite::pin_project! {
+    /// The transport under a frames client: subscription items are routed
+    /// to their streams, and only answers reach the client.
+    struct Demux<T> {
+        #[pin]
+        inner: T,
+        format: FormatKind,
+        routes: Routes,
+    }
+}
+
+impl<T> Demux<T> {
+    /// A pushed frame's kind and subscription, and its value; `None` for
+    /// an answer.
+    fn pushed(format: FormatKind, frame: &[u8]) -> Option<(u8, u64, &[u8])> {
+        // Answers are `Ok`/`Err` (variants 0 and 1: a byte 0 or 1 in
+        // postcard, an object in JSON); pushes start with 2 or 3 (in JSON,
+        // in an array).
+        let push = match frame.iter().find(|byte| !byte.is_ascii_whitespace()) {
+            Some(b'[') => true,
+            Some(&first) => first == ITEM || first == END,
+            None => false,
+        };
+        if !push {
+            return None;
+        }
+        let ((kind, id), value) = format.split::<(u8, u64)>(frame).ok()?;
+        Some((kind, id, value))
+    }
+
+    fn route(format: FormatKind, routes: &Routes, frame: &Bytes) -> bool {
+        let Some((kind, id, value)) = Self::pushed(format, frame) else {
+            return false;
+        };
+        let mut streams = routes.lock();
+        if kind == ITEM {
+            let Some(stream) = streams.get(&id) else {
+                // Unsubscribed; items already on their way are dropped.
+                return true;
+            };
+            // The last place is kept for the end.
+            if stream.capacity() > 1 {
+                let _ = stream.try_send(Pushed::Item(frame.slice_ref(value)));
+            } else if let Some(stream) = streams.remove(&id) {
+                let _ = stream.try_send(Pushed::Lagged);
+            }
+        } else if let Some(stream) = streams.remove(&id) {
+            let reason = format
+                .decode::<Option<Rejected>>(value)
+                .unwrap_or_else(|err| {
+                    Some(Rejected::new(
+                        Rejected::INTERNAL_ERROR,
+                        format!("the end of the subscription does not decode: {err}"),
+                    ))
+                });
+            let _ = stream.try_send(Pushed::End(reason));
+        }
+        true
+    }
+}
+
+impl<T> Stream for Demux<T>
+where
+    T: Stream<Item = io::Result<Bytes>>,
+{
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut this = self.project();
+        loop {
+            match ready!(this.inner.as_mut().poll_next(cx)) {
+                Some(Ok(frame)) if Self::route(*this.format, this.routes, &frame) => continue,
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+}
+
+impl<T> Sink<Bytes> for Demux<T>
+where
+    T: Sink<Bytes, Error = io::Error>,
+{
+    type Error = io::Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().inner.poll_ready(cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, frame: Bytes) -> io::Result<()> {
+        self.project().inner.start_send(frame)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().inner.poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().inner.poll_close(cx)
+    }
+}
+
+/// A subscription's items in the typed-frames form.
+struct FramesItems<T> {
+    receiver: mpsc::Receiver<Pushed>,
+    id: u64,
+    client: Client<Bytes, Bytes>,
+    format: FormatKind,
+    routes: Routes,
+    info: &'static ServiceInfo,
+    method: &'static str,
+    /// Ended by the server: nothing to unsubscribe.
+    over: bool,
+    _items: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T> Unpin for FramesItems<T> {}
+
+impl<T: DeserializeOwned> Stream for FramesItems<T> {
+    type Item = Result<T, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.over {
+            return Poll::Ready(None);
+        }
+        let (info, method, format) = (self.info, self.method, self.format);
+        Poll::Ready(match ready!(self.receiver.poll_recv(cx)) {
+            Some(Pushed::Item(item)) => Some(format.decode::<T>(&item).map_err(|err| {
+                let err = DecodeError::new::<T>(item.len(), format.name(), err);
+                Error::format(info, method, err)
+            })),
+            Some(Pushed::End(None)) | None => {
+                self.over = true;
+                None
+            }
+            Some(Pushed::End(Some(rejected))) => {
+                self.over = true;
+                Some(Err(Error::refused(info, method, rejected)))
+            }
+            Some(Pushed::Lagged) => {
+                self.receiver.close();
+                Some(Err(Error::format(
+                    info,
+                    method,
+                    format!("subscription ended: this consumer fell {ITEMS_BUFFER} items behind"),
+                )))
+            }
+        })
+    }
+}
+
+impl<T> Drop for FramesItems<T> {
+    fn drop(&mut self) {
+        self.routes.lock().remove(&self.id);
+        if self.over {
+            return;
+        }
+        // Best effort: without a runtime, the server ends the subscription
+        // when the connection closes.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let Ok(frame) = request_frame(self.info, "", self.format, UNSUBSCRIBE, &self.id) else {
+            return;
+        };
+        let client = self.client.clone();
+        runtime.spawn(async move {
+            let _ = client.oneshot(frame).await;
+        });
     }
 }
 

@@ -1,18 +1,30 @@
 //! The typed-frames wire form of a service: calls by method name, in the
 //! frames of any codec, in a serde format.
 
-use std::{borrow::Cow, fmt, future::Future, io, marker::PhantomData};
+use std::{
+    borrow::Cow,
+    fmt,
+    future::Future,
+    io,
+    marker::PhantomData,
+    pin::Pin,
+    task::{Context, Poll},
+};
 
 use bytes::{Bytes, BytesMut};
+use futures::stream::FuturesOrdered;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_util::codec::{Decoder, Encoder};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    sync::oneshot,
+};
+use tokio_util::codec::{Decoder, Encoder, Framed};
 use tower::{BoxError, Service};
 
-use super::ServiceInfo;
+use super::{ServiceInfo, subscriptions::Subscriptions};
 use crate::{
-    server::{Closed, Connecting, Protocol},
-    typed::{Format, FormatKind, Frame, Rejected, Reply, server::Answering},
+    server::{Closed, Connecting, Protocol, connection::Connection, protocol::Traced},
+    typed::{Format, FormatKind, Frame, Rejected, Reply},
 };
 
 /// What a request frame says before its params: what kind of request, and
@@ -25,6 +37,10 @@ pub(crate) const CALL: u8 = 0;
 /// A notification: the method's result is not sent; the answer, which the
 /// order of answers needs, is an empty acknowledgement.
 pub(crate) const NOTIFY: u8 = 1;
+/// A subscription: params `(id, params)`, the id chosen by the client.
+pub(crate) const SUBSCRIBE: u8 = 2;
+/// The end of a subscription: params `id`; answers whether it was open.
+pub(crate) const UNSUBSCRIBE: u8 = 3;
 
 /// Serves a service in its typed-frames form: requests in frames of `C`,
 /// each holding the method's name and its params in the [`Format`] `F`,
@@ -55,19 +71,29 @@ pub(crate) const NOTIFY: u8 = 1;
 ///
 /// # On the wire
 ///
-/// A request is the pair `((kind, method), params)`: kind 0 for a call, 1
-/// for a notification, the method's name, and its params as a sequence
-/// (a JSON array; in postcard, a length and the values). An answer is a
-/// [`Reply`]: `Ok(result)`, or `Err(`[`Rejected`]`)` for a method error, an
-/// unknown method, params that do not fit or a frame that is not a request.
-/// A notification is answered with `Ok(())`, which its caller does not wait
-/// for. In JSON:
+/// A request is the pair `((kind, method), params)`: the kind, the method's
+/// name, and its params as a sequence (a JSON array; in postcard, a length
+/// and the values). Kind 0 is a call, 1 a notification, 2 opens a
+/// subscription (params `(id, params)`, the id chosen by the client), 3
+/// ends one (params `id`). Each is answered, in order, with a [`Reply`]:
+/// `Ok(result)`, or `Err(`[`Rejected`]`)` for a method error, an unknown
+/// method, params that do not fit or a frame that is not a request. A
+/// notification's answer is `Ok(())`, a subscription's `Ok(())` too, an
+/// unsubscription's whether the subscription was open. Between answers the
+/// server pushes a subscription's items, `((2, id), item)`, and its end,
+/// `((3, id), error or nothing)`, after the answer that opened it. In JSON:
 ///
 /// ```text
 /// → [[0,"add"],[1,2]]
 /// ← {"Ok":3}
 /// → [[0,"sqrt"],[2]]
 /// ← {"Err":{"code":-32601,"message":"Method not found: `sqrt`","data":"{\"service\":\"Calc\",\"version\":\"0.1.0\"}"}}
+/// → [[2,"ticks_subscribe"],[0,[100]]]
+/// ← {"Ok":null}
+/// ← [[2,0],1]
+/// ← [[2,0],2]
+/// → [[3,""],0]
+/// ← {"Ok":true}
 /// ```
 pub struct Frames<C, F> {
     inner: C,
@@ -120,16 +146,97 @@ where
         service: S,
         connection: Connecting,
     ) -> impl Future<Output = Closed> + Send + use<T, S, C, F> {
+        let Connecting {
+            limits,
+            signals,
+            stats,
+            ..
+        } = connection;
+        let (subscriptions, outbox) = Subscriptions::new(F::KIND);
         let codec = FramesCodec::<C, F> {
             inner: self.inner.clone(),
+            subscriptions: subscriptions.clone(),
             _format: PhantomData,
         };
-        Protocol::<T, Answering<S>>::serve_connection(
-            &codec,
-            io,
-            Answering { inner: service },
-            connection,
-        )
+        let service = FramesService {
+            inner: service,
+            subscriptions,
+        };
+        let connection = Connection::<_, _, _, _, FuturesOrdered<_>, _>::new(
+            Framed::new(io, codec),
+            Traced::new(service),
+            limits,
+            &signals,
+            stats,
+            Some(outbox),
+        );
+        async move { Closed(connection.await) }
+    }
+}
+
+/// Answers what the service is not asked: frames that are not calls, and
+/// the ends of subscriptions.
+struct FramesService<S> {
+    inner: S,
+    subscriptions: Subscriptions,
+}
+
+impl<S> Service<Result<Call, Rejected>> for FramesService<S>
+where
+    S: Service<Call, Response = Answer>,
+{
+    type Response = Reply<Answer>;
+    type Error = S::Error;
+    type Future = FramesFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, call: Result<Call, Rejected>) -> Self::Future {
+        let call = match call {
+            Ok(call) => call,
+            Err(rejected) => {
+                return FramesFuture::Ready {
+                    answer: Some(Err(rejected)),
+                };
+            }
+        };
+        if call.kind == UNSUBSCRIBE {
+            let closed = self.subscriptions.close(call.subscription);
+            let answer = call.answer(&Ok::<bool, Rejected>(closed));
+            return FramesFuture::Ready {
+                answer: Some(Ok(answer)),
+            };
+        }
+        FramesFuture::Running {
+            inner: self.inner.call(call),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The answer to one request: the service's, or the protocol's own.
+    #[project = FramesProj]
+    enum FramesFuture<F> {
+        Running { #[pin] inner: F },
+        Ready { answer: Option<Reply<Answer>> },
+    }
+}
+
+impl<F, E> Future for FramesFuture<F>
+where
+    F: Future<Output = Result<Answer, E>>,
+{
+    type Output = Result<Reply<Answer>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            FramesProj::Running { inner } => inner.poll(cx).map(|outcome| outcome.map(Ok)),
+            FramesProj::Ready { answer } => Poll::Ready(Ok(answer
+                .take()
+                .expect("FramesFuture polled after completion"))),
+        }
     }
 }
 
@@ -137,16 +244,8 @@ where
 /// answers frames.
 struct FramesCodec<C, F> {
     inner: C,
+    subscriptions: Subscriptions,
     _format: PhantomData<F>,
-}
-
-impl<C: Clone, F> Clone for FramesCodec<C, F> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            _format: PhantomData,
-        }
-    }
 }
 
 impl<C, F> Decoder for FramesCodec<C, F>
@@ -162,14 +261,14 @@ where
         Ok(self
             .inner
             .decode(src)?
-            .map(|frame| Call::parse(frame.into_payload(), F::KIND)))
+            .map(|frame| Call::parse(frame.into_payload(), F::KIND, &self.subscriptions)))
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> io::Result<Option<Self::Item>> {
         Ok(self
             .inner
             .decode_eof(src)?
-            .map(|frame| Call::parse(frame.into_payload(), F::KIND)))
+            .map(|frame| Call::parse(frame.into_payload(), F::KIND, &self.subscriptions)))
     }
 }
 
@@ -182,14 +281,20 @@ where
     type Error = io::Error;
 
     fn encode(&mut self, answer: Reply<Answer>, dst: &mut BytesMut) -> io::Result<()> {
-        let payload = match answer {
-            Ok(Answer(Inner::Encoded(payload))) => payload,
+        let (payload, activate) = match answer {
+            Ok(Answer(Inner::Encoded(payload))) => (payload, None),
+            Ok(Answer(Inner::Subscribed { payload, activate })) => (payload, Some(activate)),
             Ok(Answer(Inner::Rejected(rejected))) | Err(rejected) => {
-                encode_reply::<()>(F::KIND, &Err(rejected))
+                (encode_reply::<()>(F::KIND, &Err(rejected)), None)
             }
         };
         self.inner
-            .encode(<C as Decoder>::Item::from_payload(payload, F::NAME), dst)
+            .encode(<C as Decoder>::Item::from_payload(payload, F::NAME), dst)?;
+        // The subscription's items may follow its answer now.
+        if let Some(activate) = activate {
+            let _ = activate.send(());
+        }
+        Ok(())
     }
 }
 
@@ -216,17 +321,24 @@ fn encode_reply<T: Serialize>(format: FormatKind, reply: &Reply<T>) -> Bytes {
 /// A request in the typed-frames form of a service, as the server a
 /// `#[tower_ipc::service]` trait generates receives it: the method's name,
 /// and its params, not yet decoded.
-#[derive(Clone)]
 pub struct Call {
     /// UTF-8, checked when the call was read.
     method: Bytes,
     kind: u8,
     params: Bytes,
     format: FormatKind,
+    /// The subscription's id, for `SUBSCRIBE` and `UNSUBSCRIBE`.
+    subscription: u64,
+    /// The connection's subscriptions, for `SUBSCRIBE`.
+    subscriptions: Option<Subscriptions>,
 }
 
 impl Call {
-    fn parse(payload: Bytes, format: FormatKind) -> Result<Self, Rejected> {
+    fn parse(
+        payload: Bytes,
+        format: FormatKind,
+        subscriptions: &Subscriptions,
+    ) -> Result<Self, Rejected> {
         let (Head(kind, method), params) = format.split::<Head<'_>>(&payload).map_err(|err| {
             Rejected::new(
                 Rejected::INVALID_REQUEST,
@@ -237,12 +349,33 @@ impl Call {
                 ),
             )
         })?;
-        if kind != CALL && kind != NOTIFY {
-            return Err(Rejected::new(
-                Rejected::INVALID_REQUEST,
-                format!("unknown kind of request {kind} for `{method}` (0: call, 1: notification)"),
-            ));
-        }
+        let (subscription, params) = match kind {
+            CALL | NOTIFY => (0, params),
+            SUBSCRIBE => format.split::<u64>(params).map_err(|err| {
+                Rejected::new(
+                    Rejected::INVALID_REQUEST,
+                    format!("a subscription to `{method}` without its id: {err}"),
+                )
+            })?,
+            UNSUBSCRIBE => (
+                format.decode::<u64>(params).map_err(|err| {
+                    Rejected::new(
+                        Rejected::INVALID_REQUEST,
+                        format!("an unsubscription without a subscription id: {err}"),
+                    )
+                })?,
+                &[][..],
+            ),
+            _ => {
+                return Err(Rejected::new(
+                    Rejected::INVALID_REQUEST,
+                    format!(
+                        "unknown kind of request {kind} for `{method}` \
+                         (0: call, 1: notification, 2: subscription, 3: its end)"
+                    ),
+                ));
+            }
+        };
         let method = match method {
             Cow::Borrowed(method) => payload.slice_ref(method.as_bytes()),
             Cow::Owned(method) => Bytes::from(method),
@@ -252,7 +385,39 @@ impl Call {
             kind,
             params: payload.slice_ref(params),
             format,
+            subscription,
+            subscriptions: (kind == SUBSCRIBE).then(|| subscriptions.clone()),
         })
+    }
+
+    /// Opens the subscription this call asks for, pushing `items`; the
+    /// answer to give.
+    pub(crate) fn open<T: Serialize + Send + 'static>(
+        &self,
+        items: futures::stream::BoxStream<'static, T>,
+    ) -> Answer {
+        let opened = match &self.subscriptions {
+            Some(subscriptions) => subscriptions.open(self.subscription, items),
+            None => Err(Rejected::new(
+                Rejected::INVALID_REQUEST,
+                format!(
+                    "`{}` is a subscription: open it as one (kind 2), not as a call",
+                    self.method()
+                ),
+            )),
+        };
+        match opened {
+            Ok(activate) => Answer(Inner::Subscribed {
+                payload: encode_reply(self.format, &Ok::<(), Rejected>(())),
+                activate,
+            }),
+            Err(rejected) => Answer::rejected(rejected),
+        }
+    }
+
+    /// Whether this call opens a subscription.
+    pub(crate) fn is_subscription(&self) -> bool {
+        self.kind == SUBSCRIBE
     }
 
     /// The method's name.
@@ -328,18 +493,28 @@ pub(crate) fn with_info(rejected: Rejected, info: &ServiceInfo) -> Rejected {
 }
 
 /// The answer to a [`Call`], serialized.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Answer(Inner);
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 enum Inner {
     /// A reply, serialized in the call's format.
     Encoded(Bytes),
+    /// A subscription's answer: its items wait until it is written.
+    Subscribed {
+        payload: Bytes,
+        activate: oneshot::Sender<()>,
+    },
     /// The call was refused.
     Rejected(Rejected),
 }
 
 impl Answer {
+    /// A frame's payload, serialized already.
+    pub(crate) fn encoded(payload: Bytes) -> Self {
+        Self(Inner::Encoded(payload))
+    }
+
     /// An answer refusing the call.
     #[doc(hidden)]
     pub fn rejected(rejected: Rejected) -> Self {

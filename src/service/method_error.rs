@@ -29,7 +29,18 @@ use crate::{jsonrpc::ErrorObject, typed::Rejected};
 /// ```
 ///
 /// [`ErrorObject`] is one (it travels as itself, code and all), and so is
-/// `String`.
+/// `String`. A method error type that is not one does not compile, and the
+/// compiler says how to make it one:
+///
+/// ```compile_fail
+/// #[derive(Debug, serde::Serialize, serde::Deserialize)]
+/// struct Oops;
+///
+/// #[tower_ipc::service]
+/// trait Calc {
+///     async fn div(&self, a: i64, b: i64) -> Result<i64, Oops>;
+/// }
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is a service method's error type, but not a `MethodError`",
     label = "this error type must implement `tower_ipc::service::MethodError`",

@@ -64,11 +64,18 @@
 //! | `async fn add(&self, a: i64, b: i64) -> i64;` | method `add`, params `[a, b]` (or `{"a":..,"b":..}`) | `Result<i64, Error>` |
 //! | `async fn div(&self, a: i64, b: i64) -> Result<i64, E>;` | an error object for `Err`, with `E` as its data | `Result<Result<i64, E>, Error>` (`E`: [`MethodError`]) |
 //! | `#[rpc(notification)] async fn log(&self, line: String);` | a JSON-RPC notification (no answer); in typed frames, acknowledged in order | `Result<(), Error>`, once sent (acknowledged, in frames) |
-//! | `#[rpc(subscription)] async fn ticks(&self, ms: u64) -> BoxStream<'static, u64>;` | `ticks_subscribe`, items as `ticks` notifications, `ticks_unsubscribe` (JSON-RPC form) | `Result<Items<u64>, Error>` |
+//! | `#[rpc(subscription)] async fn ticks(&self, ms: u64) -> BoxStream<'static, u64>;` | `ticks_subscribe`, items as `ticks` notifications, `ticks_unsubscribe`; in typed frames, items pushed between the answers | `Result<Items<u64>, Error>` |
 //! | `#[rpc(name = "calc_add")]` on a method | that method name instead of the Rust name | |
 //!
 //! Arguments are owned types with `serde` impls; `Option` arguments may be
-//! left out by callers. The method's [`Error`] is for calls that got no
+//! left out by callers.
+//!
+//! A subscription's items wait in a buffer of 256 for a consumer that is
+//! behind; past that, the stream ends with an error, and nothing is dropped
+//! silently. Dropping the stream unsubscribes. In typed frames the stream
+//! also ends when the server's does (JSON-RPC has no message for that), and
+//! a server whose client reads slowly stops reading the subscription's
+//! stream until the client catches up. The method's [`Error`] is for calls that got no
 //! answer from the method: the connection failed, or the server refused the
 //! call (see below).
 //!
@@ -107,6 +114,7 @@ mod info;
 mod method_error;
 #[doc(hidden)]
 pub mod private;
+mod subscriptions;
 
 pub use client::{Items, RpcClient};
 pub use error::Error;

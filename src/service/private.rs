@@ -94,16 +94,35 @@ pub fn unknown(info: &'static ServiceInfo, call: &Call) -> FramesFuture {
     ready(call.method_not_found(info))
 }
 
-/// A subscription method called in the typed-frames form.
-pub fn subscription_over_frames(info: &'static ServiceInfo, call: &Call) -> FramesFuture {
-    let message = format!(
-        "`{}` is a subscription: subscriptions are carried by the JSON-RPC form only",
-        call.method()
-    );
-    ready(Answer::rejected(with_info(
-        Rejected::new(Rejected::METHOD_NOT_FOUND, message),
-        info,
-    )))
+/// Opens a subscription, whose items are `T`s.
+pub fn subscribe<P, Fut, T>(
+    info: &'static ServiceInfo,
+    call: Call,
+    names: &[&str],
+    run: impl FnOnce(P) -> Fut,
+) -> FramesFuture
+where
+    P: DeserializeOwned,
+    Fut: Future<Output = BoxStream<'static, T>> + Send + 'static,
+    T: Serialize + Send + 'static,
+{
+    if !call.is_subscription() {
+        let message = format!(
+            "`{}` is a subscription: open it as one (kind 2), not as a call",
+            call.method()
+        );
+        return ready(Answer::rejected(with_info(
+            Rejected::new(Rejected::INVALID_REQUEST, message),
+            info,
+        )));
+    }
+    match call.params::<P>(info, names) {
+        Ok(params) => {
+            let opening = run(params);
+            Box::pin(async move { Ok(call.open(opening.await)) })
+        }
+        Err(rejected) => ready(Answer::rejected(rejected)),
+    }
 }
 
 /// A method's error as a JSON-RPC error object.
