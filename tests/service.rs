@@ -250,3 +250,48 @@ async fn in_typed_frames_a_consumer_that_falls_behind_is_told() {
     // The connection serves on.
     assert_eq!(client.add(1, 1).await.unwrap(), 2);
 }
+
+#[tokio::test]
+async fn the_generated_ends_interoperate_with_a_router_and_a_json_rpc_client() {
+    use tower_ipc::jsonrpc::{ErrorObject, Router};
+
+    // A plain `JsonRpcClient` calls the generated server by method name.
+    let calc = Arc::new(Calculator::default());
+    let served = endpoint("svc-interop");
+    let listener = served.bind().await.unwrap();
+    let server = CalcServer::from_arc(calc);
+    tokio::spawn(tower_ipc::serve(listener, JsonRpc::new(), server).into_future());
+    let plain = JsonRpcClient::new(served.connect_timeout(PATIENCE).await.unwrap());
+    let sum: i64 = plain.call("add", (1, 2)).await.unwrap();
+    assert_eq!(sum, 3);
+    let logged: Vec<String> = plain.call("calc_logged", ()).await.unwrap();
+    assert!(logged.is_empty());
+    let err = plain.call::<i64, _>("div", (1, 0)).await.unwrap_err();
+    let object = err.as_rpc().unwrap();
+    assert_eq!((object.code(), object.message()), (42, "divide by zero"));
+    assert_eq!(object.data().unwrap().get(), "\"DivideByZero\"");
+
+    // The generated client calls a hand-written router of the same methods.
+    let routed = endpoint("svc-router");
+    let router = Router::new()
+        .method("add", |(a, b): (i64, i64)| async move {
+            Ok::<_, ErrorObject>(a + b + 100)
+        })
+        .method("div", |(_, _): (i64, i64)| async move {
+            Err::<i64, _>(
+                ErrorObject::new(42, "divide by zero").with_data(&MathError::DivideByZero),
+            )
+        });
+    let listener = routed.bind().await.unwrap();
+    tokio::spawn(tower_ipc::serve(listener, JsonRpc::new(), router).into_future());
+    let client = CalcClient::new(JsonRpcClient::new(
+        routed.connect_timeout(PATIENCE).await.unwrap(),
+    ));
+    assert_eq!(client.add(1, 2).await.unwrap(), 103);
+    assert_eq!(
+        client.div(1, 0).await.unwrap(),
+        Err(MathError::DivideByZero)
+    );
+    let err = client.ping().await.unwrap_err();
+    assert!(err.is_unknown_method(), "{err}");
+}
