@@ -61,10 +61,16 @@
 //! # fn main() {}
 //! ```
 //!
+//! Rust to Rust, one trait is enough: [`#[tower_ipc::service]`](macro@service)
+//! generates the server and a typed client, over postcard frames or
+//! JSON-RPC (feature `macros`; see the [`service`](mod@service) module).
+//!
 //! # Where to go next
 //!
 //! | to | see |
 //! |---|---|
+//! | define a service once, as a trait, for a daemon and its CLI | [`service`](mod@service) (feature `macros`), `examples/daemon_cli` |
+//! | send your own serde types over any framing | [`typed`] (features `typed`, `postcard`, `json`) |
 //! | compose timeouts, limits, load shedding, retries, tracing | `examples/layers.rs`; the server takes any [`tower::Service`], the clients are ones |
 //! | write clients: raw, typed JSON-RPC, inside a `ServiceBuilder` | `examples/clients.rs`, [`Client`], `jsonrpc::JsonRpcClient` |
 //! | host a server inside an application, stop it on Ctrl-C | `examples/embedded.rs`, [`Serve::with_graceful_shutdown`](server::Serve::with_graceful_shutdown), [`Serve::events`](server::Serve::events) |
@@ -77,6 +83,10 @@
 //! # Features
 //!
 //! - `json-rpc` (default): the `jsonrpc` module (serde, serde_json).
+//! - `typed`: the `typed` module, serde types in any codec's frames;
+//!   `postcard` and `json` add its formats.
+//! - `macros`: `#[tower_ipc::service]` and the `service` module (implies
+//!   `json-rpc` and `json`).
 //! - `cli`: the `tower-ipc` binary (clap); the library is the same with or
 //!   without it.
 //!
@@ -92,6 +102,8 @@
 //! | [`server`] | serves a [`tower::Service`] on a listener through a codec, pipelined, with limits, graceful shutdown and events; [`server::authorize`] refuses callers by identity |
 //! | [`client`] | a connection as a [`tower::Service`], pipelined and shareable |
 //! | `jsonrpc` | JSON-RPC 2.0: router, batches, subscriptions, typed client (feature `json-rpc`, on by default) |
+//! | `typed` | serde types through a format (postcard, JSON) in any codec's frames (feature `typed`) |
+//! | `service` | services defined by a trait: generated servers and clients over JSON-RPC or typed frames (feature `macros`) |
 //! | [`process`] | child processes: lifetime events, waiting until ready, a supervisor that restarts |
 //!
 //! # Security
@@ -136,14 +148,23 @@ mod endpoint;
 pub mod jsonrpc;
 pub mod process;
 pub mod server;
+#[cfg(feature = "macros")]
+pub mod service;
 mod sys;
 pub mod transport;
+#[cfg(feature = "typed")]
+pub mod typed;
 
 pub use client::Client;
 pub use endpoint::Endpoint;
 pub use server::{Server, serve};
+/// Defines a service by a trait of `async fn`s: generates its server (a
+/// [`tower::Service`] for [`serve`]) and a typed client, over JSON-RPC or
+/// typed frames. See the [`service`](mod@service) module (feature `macros`).
+#[cfg(feature = "macros")]
+pub use tower_ipc_macros::service;
 
 /// The README's code blocks, compiled and run as doc tests.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "macros", feature = "postcard"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

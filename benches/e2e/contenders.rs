@@ -26,10 +26,25 @@ use crate::harness::{BoxFut, Conn, Contender, Family, PAYLOAD, Progress, lanes};
 
 /// Every contender of this file, baselines first.
 #[allow(dead_code)] // the comparison crate lists its own
+#[cfg(not(all(feature = "macros", feature = "postcard")))]
 pub(crate) static ALL: [&dyn Contender; 6] = [
     &BaselineFrames,
     &TowerIpcFrames,
     &OurServer(&TowerIpcFrames),
+    &BaselineJson,
+    &TowerIpcJsonRpc,
+    &OurServer(&TowerIpcJsonRpc),
+];
+
+/// Every contender of this file, baselines first; with the features for
+/// it, a service trait in postcard frames too.
+#[allow(dead_code)] // the comparison crate lists its own
+#[cfg(all(feature = "macros", feature = "postcard"))]
+pub(crate) static ALL: [&dyn Contender; 7] = [
+    &BaselineFrames,
+    &TowerIpcFrames,
+    &OurServer(&TowerIpcFrames),
+    &typed::TowerIpcTyped,
     &BaselineJson,
     &TowerIpcJsonRpc,
     &OurServer(&TowerIpcJsonRpc),
@@ -281,6 +296,105 @@ impl Conn for OurFrames {
                 Ok(())
             }
         })))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Frames: a service trait, in postcard frames.
+
+#[cfg(all(feature = "macros", feature = "postcard"))]
+mod typed {
+    use super::*;
+    use tower_ipc::{
+        service::{Frames, RpcClient},
+        typed::Postcard,
+    };
+
+    /// The echo, as a service trait.
+    #[tower_ipc::service]
+    pub(crate) trait Echo {
+        /// Answers `payload`.
+        async fn echo(&self, payload: String) -> String;
+    }
+
+    struct Echoer;
+
+    impl Echo for Echoer {
+        async fn echo(&self, payload: String) -> String {
+            payload
+        }
+    }
+
+    /// `#[tower_ipc::service]`'s server in `Frames` of `LengthPrefixed` and
+    /// postcard; its generated client. The frames' counterpart with typed
+    /// messages: a method name, a 64-character `String` and back.
+    pub(crate) struct TowerIpcTyped;
+
+    impl Contender for TowerIpcTyped {
+        fn name(&self) -> &'static str {
+            "tower-ipc-typed-postcard"
+        }
+
+        fn family(&self) -> Family {
+            Family::Frames
+        }
+
+        fn is_ours(&self) -> bool {
+            true
+        }
+
+        fn serve(&self, endpoint: &str, ready: &dyn Fn()) {
+            block_on(async {
+                let listener = Endpoint::new(endpoint).bind().await.expect("bind");
+                ready();
+                let frames = Frames::new(LengthPrefixed::new(), Postcard);
+                tower_ipc::serve(listener, frames, EchoServer::new(Echoer))
+                    .await
+                    .expect("serve");
+            });
+        }
+
+        fn connect<'a>(&'a self, endpoint: &'a str) -> BoxFut<'a, io::Result<Box<dyn Conn>>> {
+            Box::pin(async move {
+                let stream = Endpoint::new(endpoint)
+                    .connect_timeout(std::time::Duration::from_secs(10))
+                    .await?;
+                let rpc = RpcClient::frames(stream, LengthPrefixed::new(), Postcard);
+                Ok(Box::new(EchoClient::new(rpc)) as Box<dyn Conn>)
+            })
+        }
+    }
+
+    async fn typed_call(client: &EchoClient) -> io::Result<()> {
+        let answer = client
+            .echo(PAYLOAD.to_owned())
+            .await
+            .map_err(io::Error::other)?;
+        check_frame(answer.as_bytes())
+    }
+
+    impl Conn for EchoClient {
+        fn call(&mut self) -> BoxFut<'_, io::Result<()>> {
+            Box::pin(typed_call(self))
+        }
+
+        fn pipeline(
+            self: Box<Self>,
+            in_flight: usize,
+            progress: Arc<Progress>,
+        ) -> BoxFut<'static, io::Result<()>> {
+            Box::pin(lanes((0..in_flight).map(move |_| {
+                let client = (*self).clone();
+                let progress = progress.clone();
+                async move {
+                    while !progress.stopped() {
+                        typed_call(&client).await?;
+                        progress.answered(1);
+                    }
+                    Ok(())
+                }
+            })))
+        }
     }
 }
 

@@ -49,7 +49,7 @@ pub mod authorize;
 mod builder;
 pub(crate) mod connection;
 mod events;
-mod protocol;
+pub(crate) mod protocol;
 mod serve;
 mod signal;
 mod summary;

@@ -98,10 +98,7 @@ where
         } = connection;
         let connection = Connection::<_, _, _, _, FuturesOrdered<_>>::new(
             Framed::new(io, self.clone()),
-            Traced {
-                inner: service,
-                seq: 0,
-            },
+            Traced::new(service),
             limits,
             &signals,
             stats,
@@ -114,9 +111,15 @@ where
 
 /// Gives each request of a connection a `request` span, numbered in arrival
 /// order, and reports its duration and outcome at debug level.
-struct Traced<S> {
+pub(crate) struct Traced<S> {
     inner: S,
     seq: u64,
+}
+
+impl<S> Traced<S> {
+    pub(crate) fn new(inner: S) -> Self {
+        Self { inner, seq: 0 }
+    }
 }
 
 impl<S, R> Service<R> for Traced<S>
