@@ -154,6 +154,9 @@ mod sys;
 pub mod transport;
 #[cfg(feature = "typed")]
 pub mod typed;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod web;
 
 pub use client::Client;
 pub use endpoint::Endpoint;

@@ -52,7 +52,7 @@ mod events;
 pub(crate) mod protocol;
 mod serve;
 mod signal;
-mod summary;
+pub(crate) mod summary;
 mod watch;
 
 pub use builder::Server;

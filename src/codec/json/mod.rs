@@ -207,6 +207,12 @@ impl JsonCodec {
         Self::with(self.framing_kind(), max)
     }
 
+    /// The longest value, in bytes, the codec decodes or encodes.
+    #[cfg(feature = "http")]
+    pub(crate) fn max_frame_len(&self) -> usize {
+        self.max_frame_length
+    }
+
     fn with(framing: JsonFraming, max_frame_length: usize) -> Self {
         let state = match framing {
             JsonFraming::Stream => State::Stream(StreamDecoder::new(max_frame_length)),

@@ -14,6 +14,8 @@ mod answer;
 mod at_cap;
 mod codec;
 mod connection;
+#[cfg(feature = "http")]
+mod standalone;
 
 use std::future::Future;
 

@@ -144,6 +144,22 @@ impl Context {
         }
     }
 
+    /// The context of a request that stands alone (one HTTP request): who
+    /// sent it, no subscriptions (nothing can be pushed to it), and a peer
+    /// whose calls fail at once.
+    #[cfg(feature = "http")]
+    pub(crate) fn stateless(peer_info: PeerInfo) -> Self {
+        let engine = Arc::new(peer(None, 1, 1));
+        engine.lose(&Error::closed(), std::iter::empty(), true);
+        Self {
+            connection: Some(Arc::new(Connection {
+                peer_info,
+                subscriptions: None,
+                peer: OnceLock::from(JsonRpcClient::uncounted(engine)),
+            })),
+        }
+    }
+
     /// The context of a call that came on no connection.
     pub(crate) fn detached() -> Self {
         Self { connection: None }
@@ -217,7 +233,15 @@ impl Context {
             .as_ref()
             .and_then(|connection| connection.subscriptions.as_ref())
             .ok_or_else(|| {
-                ErrorObject::internal_error("subscriptions are opened on a server's connections")
+                ErrorObject::new(
+                    ErrorObject::METHOD_NOT_FOUND,
+                    format!(
+                        "`{}` opens a subscription, which needs a connection the server can \
+                         push to (IPC or WebSocket); this call came on none (plain HTTP, or \
+                         a call made by hand)",
+                        subscription.subscribe_method()
+                    ),
+                )
             })?;
         subscriptions.open(subscription, items, id)
     }
