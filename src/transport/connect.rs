@@ -72,6 +72,13 @@ pub(crate) async fn connect(
 }
 
 async fn attempt(endpoint: &Endpoint, options: &ConnectOptions) -> io::Result<IpcStream> {
+    #[cfg(feature = "tls")]
+    if options.tls_settings().is_some() && !matches!(endpoint.addr(), Addr::Tcp(_)) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "TLS is spoken on TCP endpoints only",
+        ));
+    }
     match endpoint.addr() {
         #[cfg(unix)]
         Addr::Path(path) => {
@@ -89,6 +96,10 @@ async fn attempt(endpoint: &Endpoint, options: &ConnectOptions) -> io::Result<Ip
             options.check_bytes_only("TCP")?;
             let stream = TcpStream::connect(addr.as_str()).await?;
             super::tcp::configure(&stream);
+            #[cfg(feature = "tls")]
+            if let Some(tls) = options.tls_settings() {
+                return Ok(tls.connect(addr, stream).await?.into());
+            }
             Ok(stream.into())
         }
     }

@@ -24,6 +24,8 @@ pub struct ConnectOptions {
     timeout: Option<Duration>,
     #[cfg(windows)]
     max_message_len: Option<usize>,
+    #[cfg(feature = "tls")]
+    tls: Option<super::tls::ClientTls>,
 }
 
 impl ConnectOptions {
@@ -62,6 +64,23 @@ impl ConnectOptions {
     pub fn message_mode(mut self, max_message_len: usize) -> Self {
         self.max_message_len = Some(max_message_len);
         self
+    }
+
+    /// Speaks TLS on a TCP endpoint (feature `tls`), trusting and
+    /// presenting what `tls` says. Connecting to any other endpoint with it
+    /// fails with [`io::ErrorKind::InvalidInput`]; a failed handshake is an
+    /// error that says so and is not retried.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls(mut self, tls: super::tls::ClientTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// The TLS settings, if any.
+    #[cfg(feature = "tls")]
+    pub(crate) fn tls_settings(&self) -> Option<&super::tls::ClientTls> {
+        self.tls.as_ref()
     }
 
     pub(crate) fn retry_for(&self) -> Option<Duration> {

@@ -23,11 +23,20 @@ enum Inner {
     #[cfg(windows)]
     Pipe(super::windows::PipeListener),
     Tcp(TcpListener),
+    #[cfg(feature = "tls")]
+    Tls(super::tls::TlsListener),
 }
 
 pub(crate) async fn bind(endpoint: &Endpoint, options: &BindOptions) -> io::Result<IpcListener> {
     let error = |err| endpoint_error(Action::Listen, endpoint, err);
     let backlog = options.checked_backlog().map_err(error)?;
+    #[cfg(feature = "tls")]
+    if options.tls_settings().is_some() && !matches!(endpoint.addr(), Addr::Tcp(_)) {
+        return Err(error(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "TLS is served on TCP endpoints only",
+        )));
+    }
     let (inner, endpoint) = match endpoint.addr() {
         #[cfg(unix)]
         Addr::Path(path) => {
@@ -57,6 +66,14 @@ pub(crate) async fn bind(endpoint: &Endpoint, options: &BindOptions) -> io::Resu
             let listener = super::tcp::bind(addr, backlog).await.map_err(error)?;
             // Name the port actually bound, which differs when `addr` asked for port 0.
             let bound = listener.local_addr().map_err(error)?;
+            #[cfg(feature = "tls")]
+            if let Some(tls) = options.tls_settings() {
+                let listener = super::tls::TlsListener::new(listener, tls);
+                return Ok(IpcListener {
+                    endpoint: Endpoint::tcp(bound.to_string()),
+                    inner: Inner::Tls(listener),
+                });
+            }
             (Inner::Tcp(listener), Endpoint::tcp(bound.to_string()))
         }
     };
@@ -117,6 +134,11 @@ impl IpcListener {
             Inner::Pipe(listener) => listener.accept().await,
             Inner::Tcp(listener) => {
                 let (stream, peer) = Listener::accept(listener).await?;
+                Ok((stream.into(), peer))
+            }
+            #[cfg(feature = "tls")]
+            Inner::Tls(listener) => {
+                let (stream, peer) = listener.accept().await?;
                 Ok((stream.into(), peer))
             }
         }

@@ -25,7 +25,9 @@
 //!   a conversation only when the pipe is closed. Message-type pipes, for
 //!   peers that exchange messages, are a setting of [`BindOptions`] and
 //!   [`ConnectOptions`] (see [`PerMessage`](crate::codec::PerMessage)).
-//! - **TCP**, with `TCP_NODELAY`, for peers on other machines.
+//! - **TCP**, with `TCP_NODELAY`, for peers on other machines; with the
+//!   `tls` feature, TLS on it ([`BindOptions::tls`], [`ConnectOptions::tls`],
+//!   [`tls`]), mutual TLS included.
 //! - **Pipes between a parent and its child process**: [`child::spawn`]
 //!   starts a program and connects to its stdin and stdout; the child serves
 //!   on [`PipeStream::stdio`]. Or, decred style, [`ChildPipes`] hands the
@@ -48,6 +50,9 @@ mod pipe;
 mod stdio;
 mod stream;
 mod tcp;
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub mod tls;
 #[cfg(unix)]
 mod unix;
 #[cfg(windows)]

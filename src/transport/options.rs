@@ -74,6 +74,8 @@ pub struct BindOptions {
     group: Option<u32>,
     #[cfg(windows)]
     sddl: Option<String>,
+    #[cfg(feature = "tls")]
+    tls: Option<super::tls::ServerTls>,
 }
 
 impl BindOptions {
@@ -106,6 +108,24 @@ impl BindOptions {
     pub fn allow_local_users(mut self) -> Self {
         self.local_users = true;
         self
+    }
+
+    /// Serves TLS on a TCP endpoint (feature `tls`): every accepted
+    /// connection is a TLS session, whatever codec or protocol runs on it,
+    /// and a client's certificate, if it presented one, is in its
+    /// [`PeerInfo`](super::PeerInfo). Binding any other endpoint with it
+    /// fails with [`io::ErrorKind::InvalidInput`].
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls(mut self, tls: super::tls::ServerTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// The TLS settings, if any.
+    #[cfg(feature = "tls")]
+    pub(crate) fn tls_settings(&self) -> Option<&super::tls::ServerTls> {
+        self.tls.as_ref()
     }
 
     /// Sets the socket file's permission bits exactly (for example `0o660`),

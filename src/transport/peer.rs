@@ -1,5 +1,7 @@
 use std::{fmt, net::SocketAddr};
 
+use bytes::Bytes;
+
 /// Who is on the other side of a connection, as far as the transport can tell.
 ///
 /// | transport | known |
@@ -7,6 +9,7 @@ use std::{fmt, net::SocketAddr};
 /// | Unix domain socket | uid, gid, and the pid where the OS reports it |
 /// | named pipe (server side) | the client's process id, and its user's SID where this process may look |
 /// | TCP | the peer's address |
+/// | TLS on TCP (feature `tls`) | the peer's address, and its certificate if it presented one |
 ///
 /// Identity comes from the operating system, not from the peer, so it can be
 /// used to authorize callers (see [`server::authorize`](crate::server::authorize)).
@@ -24,6 +27,7 @@ pub struct PeerInfo {
     #[cfg(windows)]
     user_sid: Option<String>,
     addr: Option<SocketAddr>,
+    tls_client_certificate: Option<Bytes>,
 }
 
 impl PeerInfo {
@@ -37,6 +41,7 @@ impl PeerInfo {
             #[cfg(windows)]
             user_sid: None,
             addr: None,
+            tls_client_certificate: None,
         }
     }
 
@@ -72,6 +77,12 @@ impl PeerInfo {
         self
     }
 
+    /// Sets the certificate the peer presented in its TLS handshake (DER).
+    pub fn with_tls_client_certificate(mut self, der: impl Into<Bytes>) -> Self {
+        self.tls_client_certificate = Some(der.into());
+        self
+    }
+
     /// The peer's process id.
     pub fn pid(&self) -> Option<u32> {
         self.pid
@@ -98,6 +109,14 @@ impl PeerInfo {
     /// The peer's network address (TCP).
     pub fn addr(&self) -> Option<SocketAddr> {
         self.addr
+    }
+
+    /// The certificate a TLS client presented (mutual TLS), DER-encoded:
+    /// the end-entity certificate, which the server's certificate
+    /// authorities verified in the handshake. Parse it with an X.509 crate
+    /// to read its subject, or compare it with a known one.
+    pub fn tls_client_certificate(&self) -> Option<&[u8]> {
+        self.tls_client_certificate.as_deref()
     }
 }
 

@@ -31,6 +31,8 @@ enum Inner {
     #[cfg(windows)]
     PipeMessages(super::windows::MessageStream),
     Tcp(TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<tokio_rustls::TlsStream<TcpStream>>),
 }
 
 #[cfg(unix)]
@@ -69,6 +71,15 @@ impl From<super::windows::MessageStream> for IpcStream {
     }
 }
 
+#[cfg(feature = "tls")]
+impl From<tokio_rustls::TlsStream<TcpStream>> for IpcStream {
+    fn from(stream: tokio_rustls::TlsStream<TcpStream>) -> Self {
+        Self {
+            inner: Inner::Tls(Box::new(stream)),
+        }
+    }
+}
+
 impl From<TcpStream> for IpcStream {
     fn from(stream: TcpStream) -> Self {
         Self {
@@ -90,6 +101,8 @@ macro_rules! dispatch {
             #[cfg(windows)]
             Inner::PipeMessages($stream) => $call,
             Inner::Tcp($stream) => $call,
+            #[cfg(feature = "tls")]
+            Inner::Tls($stream) => $call,
         }
     };
 }
@@ -132,6 +145,8 @@ impl AsyncWrite for IpcStream {
             #[cfg(windows)]
             Inner::PipeMessages(s) => s.is_write_vectored(),
             Inner::Tcp(s) => s.is_write_vectored(),
+            #[cfg(feature = "tls")]
+            Inner::Tls(s) => s.is_write_vectored(),
         }
     }
 

@@ -6,7 +6,7 @@ use std::{
     fmt,
     future::Future,
     pin::Pin,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, atomic::Ordering},
     task::{Context, Poll},
 };
 
@@ -199,14 +199,17 @@ where
     {
         match *request.method() {
             Method::POST => {
-                post::answer(
+                let answer = post::answer(
                     &self.http.jsonrpc,
                     self.service,
                     peer,
                     &self.signals.abort,
                     request,
                 )
-                .await
+                .await;
+                // A POST is one request, as a frame is on IPC.
+                self.stats.completed.fetch_add(1, Ordering::Relaxed);
+                answer
             }
             Method::GET | Method::HEAD if is_upgrade(&request) => self.upgrade(peer, request),
             // A health check, as load balancers make them.
