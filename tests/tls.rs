@@ -117,7 +117,11 @@ async fn bind(tls: ServerTls) -> (tower_ipc::transport::IpcListener, String) {
         .bind_with(&BindOptions::new().tls(tls))
         .await
         .unwrap();
-    let addr = listener.endpoint().to_string().trim_start_matches("tcp://").to_owned();
+    let addr = listener
+        .endpoint()
+        .to_string()
+        .trim_start_matches("tcp://")
+        .to_owned();
     (listener, addr)
 }
 
@@ -134,7 +138,11 @@ async fn jsonrpc_runs_over_tls_with_a_certificate_made_at_test_time() {
     let server = tokio::spawn(tower_ipc::serve(listener, JsonRpc::new(), router()).into_future());
     for name in ["127.0.0.1", "localhost"] {
         let port = addr.rsplit_once(':').unwrap().1;
-        let client = JsonRpcClient::new(connect(&format!("{name}:{port}"), pki.client()).await.unwrap());
+        let client = JsonRpcClient::new(
+            connect(&format!("{name}:{port}"), pki.client())
+                .await
+                .unwrap(),
+        );
         let sum: i64 = client.call("add", (40, 2)).await.unwrap();
         assert_eq!(sum, 42, "{name}");
         // No certificate was asked for.
@@ -154,7 +162,13 @@ async fn every_codec_runs_over_tls_length_prefixed_frames_too() {
     let stream = connect(&addr, pki.client()).await.unwrap();
     let mut client: Client<Bytes, Bytes> = Client::new(Framed::new(stream, LengthPrefixed::new()));
     let big = Bytes::from(vec![7u8; 1 << 20]);
-    let answer = client.ready().await.unwrap().call(big.clone()).await.unwrap();
+    let answer = client
+        .ready()
+        .await
+        .unwrap()
+        .call(big.clone())
+        .await
+        .unwrap();
     assert_eq!(answer, big);
     server.abort();
 }
@@ -162,7 +176,10 @@ async fn every_codec_runs_over_tls_length_prefixed_frames_too() {
 #[tokio::test]
 async fn mutual_tls_puts_the_client_certificate_in_peer_info() {
     let pki = Pki::new("mutual");
-    let tls = pki.server().require_client_certificates(pki.path("ca.crt")).unwrap();
+    let tls = pki
+        .server()
+        .require_client_certificates(pki.path("ca.crt"))
+        .unwrap();
     let (listener, addr) = bind(tls).await;
     let server = tokio::spawn(tower_ipc::serve(listener, JsonRpc::new(), router()).into_future());
 
@@ -199,7 +216,10 @@ async fn mutual_tls_puts_the_client_certificate_in_peer_info() {
 #[tokio::test]
 async fn optional_client_certificates_let_clients_without_one_in() {
     let pki = Pki::new("optional");
-    let tls = pki.server().accept_client_certificates(pki.path("ca.crt")).unwrap();
+    let tls = pki
+        .server()
+        .accept_client_certificates(pki.path("ca.crt"))
+        .unwrap();
     let (listener, addr) = bind(tls).await;
     let server = tokio::spawn(tower_ipc::serve(listener, JsonRpc::new(), router()).into_future());
     let anonymous = JsonRpcClient::new(connect(&addr, pki.client()).await.unwrap());
@@ -275,10 +295,12 @@ async fn certificate_files_that_are_missing_or_wrong_are_named_in_the_error() {
     assert_eq!(err.kind(), io::ErrorKind::NotFound);
     assert!(err.to_string().contains("nope.crt"), "{err}");
     // A key file that holds a certificate.
-    let err = ServerTls::from_pem_files(pki.path("server.crt"), pki.path("server.crt")).unwrap_err();
+    let err =
+        ServerTls::from_pem_files(pki.path("server.crt"), pki.path("server.crt")).unwrap_err();
     assert!(err.to_string().contains("server.crt"), "{err}");
     // A key that is not the certificate's.
-    let err = ServerTls::from_pem_files(pki.path("server.crt"), pki.path("client.key")).unwrap_err();
+    let err =
+        ServerTls::from_pem_files(pki.path("server.crt"), pki.path("client.key")).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
 }
 

@@ -91,7 +91,11 @@ impl Running {
 
     async fn shutdown(mut self) -> Summary {
         let _ = self.stop.take().unwrap().send(());
-        timeout(PATIENCE, self.task).await.unwrap().unwrap().unwrap()
+        timeout(PATIENCE, self.task)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
     }
 }
 
@@ -239,7 +243,9 @@ async fn a_body_over_the_limit_is_refused_413_with_the_error_ipc_gives() {
     let pieces = stream::iter(
         big.as_bytes()
             .chunks(1000)
-            .map(|piece| Ok::<_, std::io::Error>(http_body::Frame::data(Bytes::copy_from_slice(piece))))
+            .map(|piece| {
+                Ok::<_, std::io::Error>(http_body::Frame::data(Bytes::copy_from_slice(piece)))
+            })
             .collect::<Vec<_>>(),
     );
     let stream = TcpStream::connect(&server.addr).await.unwrap();
@@ -323,7 +329,11 @@ async fn over_http_handlers_see_the_caller_and_cannot_subscribe_or_call_back() {
         "{message}"
     );
     // A call back to an HTTP caller fails at once rather than hang.
-    let answer = post(&server.addr, r#"{"jsonrpc":"2.0","id":3,"method":"callBack"}"#).await;
+    let answer = post(
+        &server.addr,
+        r#"{"jsonrpc":"2.0","id":3,"method":"callBack"}"#,
+    )
+    .await;
     assert_eq!(
         serde_json::from_str::<Value>(&answer.body).unwrap()["result"],
         true
@@ -340,7 +350,10 @@ async fn websocket_serves_calls_and_subscriptions_one_message_each() {
     ))
     .await
     .unwrap();
-    assert_eq!(ws_text(&mut ws).await, r#"{"jsonrpc":"2.0","id":1,"result":42}"#);
+    assert_eq!(
+        ws_text(&mut ws).await,
+        r#"{"jsonrpc":"2.0","id":1,"result":42}"#
+    );
 
     ws.send(Message::text(
         r#"{"jsonrpc":"2.0","id":2,"method":"subscribe","params":[3]}"#,
@@ -367,7 +380,9 @@ async fn websocket_serves_calls_and_subscriptions_one_message_each() {
     assert_eq!(batch[1]["result"], 4);
 
     // Pings are answered.
-    ws.send(Message::Ping(Bytes::from_static(b"are you there"))).await.unwrap();
+    ws.send(Message::Ping(Bytes::from_static(b"are you there")))
+        .await
+        .unwrap();
     assert_eq!(
         ws_recv(&mut ws).await,
         Message::Pong(Bytes::from_static(b"are you there"))
@@ -375,11 +390,9 @@ async fn websocket_serves_calls_and_subscriptions_one_message_each() {
 
     // A close is answered, and the connection ends.
     ws.close(None).await.unwrap();
-    loop {
-        match timeout(PATIENCE, ws.next()).await.expect("no close") {
-            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-            Some(Ok(other)) => panic!("after close: {other:?}"),
-        }
+    match timeout(PATIENCE, ws.next()).await.expect("no close") {
+        Some(Ok(Message::Close(_)) | Err(_)) | None => {}
+        Some(Ok(other)) => panic!("after close: {other:?}"),
     }
     let summary = server.shutdown().await;
     assert_eq!(summary.connections, 1);
@@ -401,7 +414,9 @@ async fn websocket_bad_input_gets_the_answers_ipc_gives() {
     }
     // Each message stands alone: a truncated one is answered, and never
     // runs into the next (on a byte stream it would wait for the rest).
-    ws.send(Message::text(r#"{"jsonrpc":"2.0","id":1,"#)).await.unwrap();
+    ws.send(Message::text(r#"{"jsonrpc":"2.0","id":1,"#))
+        .await
+        .unwrap();
     let error: Value = serde_json::from_str(&ws_text(&mut ws).await).unwrap();
     assert_eq!(error["error"]["code"], ErrorObject::PARSE_ERROR);
     ws.send(Message::text(
@@ -409,7 +424,10 @@ async fn websocket_bad_input_gets_the_answers_ipc_gives() {
     ))
     .await
     .unwrap();
-    assert_eq!(ws_text(&mut ws).await, r#"{"jsonrpc":"2.0","id":9,"result":3}"#);
+    assert_eq!(
+        ws_text(&mut ws).await,
+        r#"{"jsonrpc":"2.0","id":9,"result":3}"#
+    );
     server.shutdown().await;
 }
 
@@ -433,7 +451,11 @@ async fn websocket_message_over_the_limit_is_answered_then_closed_with_1009() {
     match ws_recv(&mut ws).await {
         Message::Close(Some(frame)) => {
             assert_eq!(frame.code, CloseCode::Size);
-            assert!(frame.reason.contains(&LIMIT.to_string()), "{}", frame.reason);
+            assert!(
+                frame.reason.contains(&LIMIT.to_string()),
+                "{}",
+                frame.reason
+            );
         }
         other => panic!("expected a close, got {other:?}"),
     }
@@ -451,18 +473,28 @@ async fn graceful_shutdown_finishes_http_and_websocket_requests_in_flight() {
     .unwrap();
     let addr = server.addr.clone();
     let http = tokio::spawn(async move {
-        post(&addr, r#"{"jsonrpc":"2.0","id":2,"method":"sleep","params":[200]}"#).await
+        post(
+            &addr,
+            r#"{"jsonrpc":"2.0","id":2,"method":"sleep","params":[200]}"#,
+        )
+        .await
     });
     // Both requests are in their handlers when the shutdown starts.
     tokio::time::sleep(Duration::from_millis(50)).await;
     let summary = tokio::spawn(server.shutdown());
-    assert_eq!(ws_text(&mut ws).await, r#"{"jsonrpc":"2.0","id":1,"result":200}"#);
+    assert_eq!(
+        ws_text(&mut ws).await,
+        r#"{"jsonrpc":"2.0","id":1,"result":200}"#
+    );
     match ws_recv(&mut ws).await {
         Message::Close(_) => {}
         other => panic!("expected a close, got {other:?}"),
     }
     let answer = http.await.unwrap();
-    assert_eq!(answer.body.trim_end(), r#"{"jsonrpc":"2.0","id":2,"result":200}"#);
+    assert_eq!(
+        answer.body.trim_end(),
+        r#"{"jsonrpc":"2.0","id":2,"result":200}"#
+    );
     let summary = summary.await.unwrap();
     assert_eq!(summary.connections, 2);
     assert_eq!(summary.requests_completed, 2);
@@ -472,7 +504,11 @@ async fn graceful_shutdown_finishes_http_and_websocket_requests_in_flight() {
 async fn connections_past_the_limit_are_answered_503() {
     let server = Running::start_with(Server::new().max_connections(1), web()).await;
     let mut ws = ws_connect(&server.addr).await;
-    let answer = post(&server.addr, r#"{"jsonrpc":"2.0","id":1,"method":"add","params":[1,2]}"#).await;
+    let answer = post(
+        &server.addr,
+        r#"{"jsonrpc":"2.0","id":1,"method":"add","params":[1,2]}"#,
+    )
+    .await;
     assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
     let error: Value = serde_json::from_str(&answer.body).unwrap();
     assert_eq!(error["error"]["code"], ErrorObject::LIMIT_EXCEEDED);
@@ -512,7 +548,10 @@ async fn the_service_mounts_in_an_axum_app_for_http_and_websocket() {
         )))
         .unwrap();
     let answer = send(&addr, request).await;
-    assert_eq!(answer.body.trim_end(), r#"{"jsonrpc":"2.0","id":1,"result":3}"#);
+    assert_eq!(
+        answer.body.trim_end(),
+        r#"{"jsonrpc":"2.0","id":1,"result":3}"#
+    );
 
     let stream = TcpStream::connect(&addr).await.unwrap();
     let (mut ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/rpc"), stream)

@@ -129,8 +129,7 @@ impl ServerTls {
                 .add(root)
                 .map_err(|err| invalid(format!("a client certificate authority: {err}")))?;
         }
-        let verifier =
-            WebPkiClientVerifier::builder_with_provider(Arc::new(store), provider());
+        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(store), provider());
         let verifier = if required {
             verifier
         } else {
@@ -260,15 +259,20 @@ impl ClientTls {
 
     /// Runs the handshake on `stream`, connected to the TCP address `addr`
     /// (`host:port`).
-    pub(crate) async fn connect(&self, addr: &str, stream: TcpStream) -> io::Result<TlsStream<TcpStream>> {
+    pub(crate) async fn connect(
+        &self,
+        addr: &str,
+        stream: TcpStream,
+    ) -> io::Result<TlsStream<TcpStream>> {
         let name = match &self.server_name {
             Some(name) => name.clone(),
             None => host_name(addr)?,
         };
         let connector = TlsConnector::from(Arc::clone(&self.config));
-        let stream = connector.connect(name, stream).await.map_err(|err| {
-            io::Error::new(err.kind(), format!("TLS handshake failed: {err}"))
-        })?;
+        let stream = connector
+            .connect(name, stream)
+            .await
+            .map_err(|err| io::Error::new(err.kind(), format!("TLS handshake failed: {err}")))?;
         Ok(stream.into())
     }
 }
@@ -426,14 +430,20 @@ fn certificates(pem: &[u8], what: &str) -> io::Result<Vec<CertificateDer<'static
 
 fn certificates_file(path: &Path) -> io::Result<Vec<CertificateDer<'static>>> {
     let pem = std::fs::read(path).map_err(|err| {
-        io::Error::new(err.kind(), format!("cannot read `{}`: {err}", path.display()))
+        io::Error::new(
+            err.kind(),
+            format!("cannot read `{}`: {err}", path.display()),
+        )
     })?;
     certificates(&pem, &format!("`{}`", path.display()))
 }
 
 fn key_file(path: &Path) -> io::Result<PrivateKeyDer<'static>> {
     let pem = std::fs::read(path).map_err(|err| {
-        io::Error::new(err.kind(), format!("cannot read `{}`: {err}", path.display()))
+        io::Error::new(
+            err.kind(),
+            format!("cannot read `{}`: {err}", path.display()),
+        )
     })?;
     PrivateKeyDer::from_pem_slice(&pem)
         .map_err(|err| invalid(format!("`{}`: {err}", path.display())))

@@ -126,7 +126,10 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
 enum Unread {
     /// Over the limit: how much had come by then, and its first bytes
     /// (where a request's id usually is).
-    TooLarge { size: u64, head: Bytes },
+    TooLarge {
+        size: u64,
+        head: Bytes,
+    },
     Failed(BoxError),
 }
 

@@ -126,7 +126,9 @@ where
             .cloned()
             .unwrap_or_default();
         let handler = self.handler.clone();
-        ResponseFuture(Box::pin(async move { Ok(handler.respond(peer, request).await) }))
+        ResponseFuture(Box::pin(
+            async move { Ok(handler.respond(peer, request).await) },
+        ))
     }
 }
 
@@ -314,6 +316,8 @@ where
     fn call(&self, request: Request<hyper::body::Incoming>) -> ResponseFuture {
         let handler = self.handler.clone();
         let peer = self.peer.clone();
-        ResponseFuture(Box::pin(async move { Ok(handler.respond(peer, request).await) }))
+        ResponseFuture(Box::pin(
+            async move { Ok(handler.respond(peer, request).await) },
+        ))
     }
 }

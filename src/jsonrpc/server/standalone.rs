@@ -61,7 +61,10 @@ impl JsonRpc {
         S::Future: Send + 'static,
         S::Error: Into<BoxError> + Send + 'static,
     {
-        let refused = self.policy.as_ref().is_some_and(|policy| !policy.allows(&peer));
+        let refused = self
+            .policy
+            .as_ref()
+            .is_some_and(|policy| !policy.allows(&peer));
         if refused {
             tracing::warn!(%peer, "peer refused: its JSON-RPC calls are answered with an unauthorized error");
         }

@@ -140,9 +140,10 @@ fn bad_header(out: &[u8]) -> io::Error {
 fn ws_error(err: WsError) -> io::Error {
     match err {
         WsError::Io(err) => err,
-        WsError::ConnectionClosed | WsError::AlreadyClosed => {
-            io::Error::new(io::ErrorKind::BrokenPipe, "WebSocket: the connection is closed")
-        }
+        WsError::ConnectionClosed | WsError::AlreadyClosed => io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            "WebSocket: the connection is closed",
+        ),
         other => io::Error::other(format!("WebSocket: {other}")),
     }
 }
@@ -274,7 +275,10 @@ mod tests {
         let two = b"Content-Length: 2\r\n\r\n{}Content-Length: 3\r\n\r\n[1";
         assert_eq!(complete(two).unwrap(), Some((21, 2)));
         assert_eq!(complete(&two[23..]).unwrap(), None);
-        assert_eq!(complete(b"Content-Length: 3\r\n\r\n[1]").unwrap(), Some((21, 3)));
+        assert_eq!(
+            complete(b"Content-Length: 3\r\n\r\n[1]").unwrap(),
+            Some((21, 3))
+        );
         assert_eq!(complete(b"Content-Len").unwrap(), None);
     }
 

@@ -44,9 +44,10 @@ where
             StatusCode::UPGRADE_REQUIRED,
             "unsupported WebSocket version: this server speaks version 13".to_owned(),
         );
-        answer
-            .headers_mut()
-            .insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        answer.headers_mut().insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
         return answer;
     }
     let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
