@@ -168,6 +168,13 @@ pub use server::{Server, serve};
 pub use tower_ipc_macros::service;
 
 /// The README's code blocks, compiled and run as doc tests.
-#[cfg(all(doctest, feature = "macros", feature = "postcard"))]
+#[cfg(all(
+    doctest,
+    feature = "macros",
+    feature = "postcard",
+    feature = "http",
+    feature = "ws",
+    feature = "tls"
+))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

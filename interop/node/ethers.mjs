@@ -1,5 +1,6 @@
 // ethers 6's IpcSocketProvider against the interop suite's geth-compatible
-// server: `node ethers.mjs SOCKET`.
+// server: `node ethers.mjs SOCKET`; its WebSocketProvider with
+// `node ethers.mjs ws://HOST:PORT`.
 //
 // ethers sends `"params": []` for parameterless calls and reads answers
 // line by line. A provider made without a network detects it with
@@ -8,13 +9,15 @@
 // network (`new IpcSocketProvider(path, 1337)`) so they test their own
 // subject.
 
-import { IpcSocketProvider } from 'ethers';
+import { IpcSocketProvider, WebSocketProvider } from 'ethers';
 import { BIG, bigAnswer, countingUp, echoCalls, mismatches, run } from './checks.mjs';
 
-const path = process.argv[2];
+const target = process.argv[2];
 const providers = [];
 function provider(network) {
-  const made = new IpcSocketProvider(path, network);
+  const made = target.startsWith('ws://')
+    ? new WebSocketProvider(target, network)
+    : new IpcSocketProvider(target, network);
   providers.push(made);
   return made;
 }

@@ -2,6 +2,8 @@
 
     python web3_checks.py sync SOCKET    # IPCProvider
     python web3_checks.py async SOCKET   # AsyncIPCProvider
+    python web3_checks.py http HOST:PORT # HTTPProvider (the sync checks)
+    python web3_checks.py ws HOST:PORT   # WebSocketProvider (the async checks)
 
 Prints one line per check in the form interop/run reads (`PASS <check> ...`
 or `FAIL <check> <why>`) and exits 1 when a check failed.
@@ -22,7 +24,7 @@ import os
 import sys
 import traceback
 
-from web3 import AsyncIPCProvider, AsyncWeb3, IPCProvider, Web3
+from web3 import AsyncIPCProvider, AsyncWeb3, HTTPProvider, IPCProvider, Web3, WebSocketProvider
 from web3.exceptions import Web3RPCError
 from web3.method import Method, default_root_munger
 
@@ -108,9 +110,9 @@ def report(name, outcome, error):
 
 # The sync provider.
 
-def sync_checks(path):
+def sync_checks(make_provider):
     def w3():
-        return attach(Web3(IPCProvider(path, timeout=LIMIT)))
+        return attach(Web3(make_provider()))
 
     def startup():
         web3 = w3()
@@ -162,9 +164,9 @@ def sync_checks(path):
 
 # The async provider.
 
-async def async_checks(path):
+async def async_checks(make_provider):
     def w3():
-        return attach(AsyncWeb3(AsyncIPCProvider(path, request_timeout=LIMIT)))
+        return attach(AsyncWeb3(make_provider()))
 
     async def startup():
         async with w3() as web3:
@@ -236,13 +238,24 @@ async def async_checks(path):
     return passed
 
 
+MODES = {
+    "sync": lambda path: sync_checks(lambda: IPCProvider(path, timeout=LIMIT)),
+    "async": lambda path: asyncio.run(
+        async_checks(lambda: AsyncIPCProvider(path, request_timeout=LIMIT))),
+    "http": lambda addr: sync_checks(
+        lambda: HTTPProvider(f"http://{addr}", request_kwargs={"timeout": LIMIT})),
+    "ws": lambda addr: asyncio.run(
+        async_checks(lambda: WebSocketProvider(f"ws://{addr}", request_timeout=LIMIT))),
+}
+
+
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in ("sync", "async"):
+    if len(sys.argv) != 3 or sys.argv[1] not in MODES:
         print(__doc__, file=sys.stderr)
         return 2
-    mode, path = sys.argv[1:]
+    mode, target = sys.argv[1:]
     try:
-        passed = sync_checks(path) if mode == "sync" else asyncio.run(async_checks(path))
+        passed = MODES[mode](target)
     except Exception:  # noqa: BLE001
         traceback.print_exc()
         return 1

@@ -11,7 +11,9 @@
 //!   went out), and `interop_bigAnswer [len]`, a string of `0x` and `len` hex
 //!   digits.
 //!
-//! `interop-server SOCKET` serves on the Unix socket SOCKET until killed.
+//! `interop-server SOCKET` serves on the Unix socket SOCKET until killed,
+//! and the same router on HTTP and WebSocket on a free port of 127.0.0.1,
+//! whose `host:port` it writes to `SOCKET.addr` before the socket appears.
 
 use std::time::Duration;
 
@@ -22,6 +24,7 @@ use tokio::sync::watch;
 use tower_ipc::{
     Endpoint,
     jsonrpc::{ErrorObject, JsonRpc, Router, Subscription},
+    web::Http,
 };
 
 const CHAIN_ID: u64 = 1337;
@@ -85,9 +88,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             new_heads,
         );
 
+    let web = Endpoint::tcp("127.0.0.1:0").bind().await?;
+    let addr = web.endpoint().to_string();
+    let addr = addr.trim_start_matches("tcp://");
+    std::fs::write(format!("{path}.addr"), addr)?;
+    let web = tower_ipc::serve(web, Http::new().websocket(true), router.clone());
     let listener = Endpoint::path(&path).bind().await?;
-    println!("listening on {path}");
-    tower_ipc::serve(listener, JsonRpc::new(), router).await?;
+    println!("listening on {path}, and on http://{addr} and ws://{addr}");
+    let ipc = tower_ipc::serve(listener, JsonRpc::new(), router);
+    let (ipc, web) = tokio::join!(ipc.into_future(), web.into_future());
+    ipc?;
+    web?;
     Ok(())
 }
 
