@@ -244,8 +244,10 @@ MODES = {
         async_checks(lambda: AsyncIPCProvider(path, request_timeout=LIMIT))),
     "http": lambda addr: sync_checks(
         lambda: HTTPProvider(f"http://{addr}", request_kwargs={"timeout": LIMIT})),
-    "ws": lambda addr: asyncio.run(
-        async_checks(lambda: WebSocketProvider(f"ws://{addr}", request_timeout=LIMIT))),
+    # The websockets library takes messages of up to 1 MiB unless told
+    # otherwise: big_answer's is 4 MiB.
+    "ws": lambda addr: asyncio.run(async_checks(lambda: WebSocketProvider(
+        f"ws://{addr}", request_timeout=LIMIT, websocket_kwargs={"max_size": 2 * BIG}))),
 }
 
 
