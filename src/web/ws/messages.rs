@@ -181,6 +181,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for MessageIo<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
         loop {
             if this.copy_out(buf) || this.read_done {
                 return Poll::Ready(Ok(()));
