@@ -53,7 +53,9 @@ fn options() -> Options {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--calls" => options.calls = args.next().and_then(|n| n.parse().ok()).expect("--calls N"),
+            "--calls" => {
+                options.calls = args.next().and_then(|n| n.parse().ok()).expect("--calls N")
+            }
             "--secs" => options.secs = args.next().and_then(|n| n.parse().ok()).expect("--secs S"),
             // cargo bench passes --bench.
             _ => {}
@@ -95,7 +97,10 @@ struct Ws(tokio_tungstenite::WebSocketStream<TcpStream>);
 
 impl Caller for Ws {
     async fn call(&mut self, id: u64) {
-        self.0.send(Message::text(request(id))).await.expect("WebSocket send");
+        self.0
+            .send(Message::text(request(id)))
+            .await
+            .expect("WebSocket send");
         match self.0.next().await {
             Some(Ok(Message::Text(text))) => assert!(text.len() > PAYLOAD.len()),
             other => panic!("WebSocket answer: {other:?}"),
@@ -184,7 +189,11 @@ fn main() {
         let ipc = endpoint.bind().await.unwrap();
         tokio::spawn(tower_ipc::serve(ipc, JsonRpc::new(), router.clone()).into_future());
         let web = Endpoint::tcp("127.0.0.1:0").bind().await.unwrap();
-        let addr = web.endpoint().to_string().trim_start_matches("tcp://").to_owned();
+        let addr = web
+            .endpoint()
+            .to_string()
+            .trim_start_matches("tcp://")
+            .to_owned();
         tokio::spawn(tower_ipc::serve(web, Http::new().websocket(true), router).into_future());
         addr
     });
@@ -194,9 +203,7 @@ fn main() {
         .build()
         .unwrap();
     client.block_on(async {
-        println!(
-            "| transport | W1 median | W1 p99 | {CONNECTIONS} connections, calls/s |"
-        );
+        println!("| transport | W1 median | W1 p99 | {CONNECTIONS} connections, calls/s |");
         println!("|---|---|---|---|");
         let row = |name: &str, (median, p99): (Duration, Duration), rate: f64| {
             println!(
@@ -212,21 +219,33 @@ fn main() {
         for _ in 0..CONNECTIONS {
             callers.push(ipc(&endpoint).await);
         }
-        row("IPC (JsonRpc)", times, throughput(callers, options.secs).await);
+        row(
+            "IPC (JsonRpc)",
+            times,
+            throughput(callers, options.secs).await,
+        );
 
         let times = latency(&mut http(&addr).await, options.calls).await;
         let mut callers = Vec::new();
         for _ in 0..CONNECTIONS {
             callers.push(http(&addr).await);
         }
-        row("HTTP (web::Http)", times, throughput(callers, options.secs).await);
+        row(
+            "HTTP (web::Http)",
+            times,
+            throughput(callers, options.secs).await,
+        );
 
         let times = latency(&mut ws(&addr).await, options.calls).await;
         let mut callers = Vec::new();
         for _ in 0..CONNECTIONS {
             callers.push(ws(&addr).await);
         }
-        row("WebSocket (web::Http)", times, throughput(callers, options.secs).await);
+        row(
+            "WebSocket (web::Http)",
+            times,
+            throughput(callers, options.secs).await,
+        );
     });
     drop(server);
 }

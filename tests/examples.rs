@@ -147,8 +147,15 @@ async fn web_serves_one_router_on_ipc_http_and_websocket_and_stops_once() {
     .unwrap();
     let mut texts = Vec::new();
     while texts.len() < 2 {
-        match timeout(PATIENCE, ws.next()).await.unwrap().unwrap().unwrap() {
-            Message::Text(text) => texts.push(serde_json::from_str::<serde_json::Value>(&text).unwrap()),
+        match timeout(PATIENCE, ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
+            Message::Text(text) => {
+                texts.push(serde_json::from_str::<serde_json::Value>(&text).unwrap())
+            }
             _ => continue,
         }
     }
