@@ -348,10 +348,7 @@ mod tests {
 
     use tower::{Service, ServiceExt};
 
-    use std::{
-        pin::Pin,
-        task::{Context, Poll},
-    };
+    use std::{pin::Pin, task::{Context, Poll}};
 
     use futures::{Sink, Stream};
 
