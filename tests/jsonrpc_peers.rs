@@ -373,3 +373,44 @@ fn messages_parse_from_frames_and_serialize_back_as_they_were() {
         assert_eq!(err.code(), code, "{bad}: {err}");
     }
 }
+
+#[tokio::test]
+async fn an_ordered_notifications_handler_calls_the_client_and_is_answered() {
+    let endpoint = endpoint("peers-ordered");
+    // As a language server's `initialized`: a notification whose handler
+    // asks the client for its settings, then tells it what it got.
+    let router = Router::new()
+        .method("initialized", |cx: Context, (): ()| async move {
+            let settings: Value = cx
+                .peer()
+                .call("workspace/configuration", [json!({ "section": "demo" })])
+                .await
+                .map_err(ErrorObject::internal_error)?;
+            let message = json!({ "message": settings.to_string() });
+            cx.peer()
+                .notify("window/logMessage", [message])
+                .await
+                .map_err(ErrorObject::internal_error)?;
+            Ok::<_, ErrorObject>(())
+        })
+        .method(
+            "initialize",
+            |(): ()| async move { Ok::<_, ErrorObject>(1) },
+        );
+    serve(
+        &endpoint,
+        JsonRpc::new().ordered_notifications(true),
+        router,
+    )
+    .await;
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let client = JsonRpcClient::builder()
+        .serve(editor(log.clone()))
+        .connect(&endpoint)
+        .await
+        .unwrap();
+    let _: Value = client.call("initialize", ()).await.unwrap();
+    client.notify("initialized", ()).await.unwrap();
+    support::eventually("the log message", || log.lock().unwrap().len() == 1).await;
+    assert_eq!(*log.lock().unwrap(), [r#"[{"asked":1,"tabSize":4}]"#]);
+}
