@@ -14,10 +14,10 @@ use std::{
 use futures::StreamExt;
 use serde_json::{Value, json};
 use support::{PATIENCE, endpoint, wire::Wire};
-use tokio::time::timeout;
+use tokio::{io::AsyncWriteExt, time::timeout};
 use tower::{Service, ServiceExt};
 use tower_ipc::{
-    Endpoint,
+    Endpoint, Server,
     codec::{JsonCodec, JsonFraming},
     jsonrpc::{
         CallError, Context, ErrorObject, Id, JsonRpc, JsonRpcClient, Message, Request, Response,
@@ -413,4 +413,46 @@ async fn an_ordered_notifications_handler_calls_the_client_and_is_answered() {
     client.notify("initialized", ()).await.unwrap();
     support::eventually("the log message", || log.lock().unwrap().len() == 1).await;
     assert_eq!(*log.lock().unwrap(), [r#"[{"asked":1,"tabSize":4}]"#]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_queued_notifications_calls_to_a_peer_gone_by_then_fail_and_serving_ends() {
+    // The client sends two notifications and leaves. The first handler
+    // first asks for its peer once the connection has ended (time moves
+    // only when every task is idle), the second after the first: their
+    // calls fail at once, instead of waiting for ever on a connection
+    // nobody drives, and serving ends once both are handled.
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let router = {
+        let asked = asked.clone();
+        Router::new().method("ask", move |cx: Context, (n,): (u64,)| {
+            let asked = asked.clone();
+            async move {
+                if n == 0 {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                let answer = cx.peer().call::<Value, _>("anything", ()).await;
+                asked
+                    .lock()
+                    .unwrap()
+                    .push(answer.map_err(|err| err.is_closed()));
+                Ok::<_, ErrorObject>(())
+            }
+        })
+    };
+    let (mut client, io) = tokio::io::duplex(64 * 1024);
+    let protocol = JsonRpc::new().ordered_notifications(true);
+    let serving = tokio::spawn(Server::new().serve_connection(io, protocol, router));
+    let notes = concat!(
+        r#"{"jsonrpc":"2.0","method":"ask","params":[0]}"#,
+        r#"{"jsonrpc":"2.0","method":"ask","params":[1]}"#,
+    );
+    client.write_all(notes.as_bytes()).await.unwrap();
+    client.shutdown().await.unwrap();
+    timeout(PATIENCE, serving)
+        .await
+        .expect("served in time")
+        .unwrap()
+        .unwrap();
+    assert_eq!(*asked.lock().unwrap(), [Err(true), Err(true)]);
 }

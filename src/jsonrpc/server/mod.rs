@@ -22,6 +22,7 @@ use futures::stream::FuturesUnordered;
 use tokio::{
     io::{AsyncRead, AsyncWrite, AsyncWriteExt},
     sync::mpsc,
+    task::JoinHandle,
 };
 use tokio_util::codec::Framed;
 use tower::{BoxError, Service, ServiceExt};
@@ -204,7 +205,10 @@ impl JsonRpc {
 
     /// Handles the notifications of each connection one at a time, in the
     /// order they arrived, while its requests still run concurrently (off by
-    /// default: notifications run concurrently too).
+    /// default: notifications run concurrently too). A connection is served
+    /// once the notifications it read are handled too (or the shutdown
+    /// deadline passes), so a server on its stdio handles every one before
+    /// it exits.
     #[must_use]
     pub fn ordered_notifications(mut self, ordered: bool) -> Self {
         self.ordered_notifications = ordered;
@@ -273,9 +277,14 @@ where
             );
         }
         let (subscriptions, outbox) = subscription::channel(self.max_response_size);
-        let notifications = self
-            .ordered_notifications
-            .then(|| in_order(service.clone(), limits.max_in_flight));
+        let (notifications, handling) = match self.ordered_notifications {
+            true => {
+                let (queue, task) = in_order(service.clone(), limits.max_in_flight);
+                (Some(queue), Some(task))
+            }
+            false => (None, None),
+        };
+        let abort = signals.abort.clone();
         let context = Context::server(peer, subscriptions.clone());
         let codec = ServerCodec::new(
             self.codec.clone(),
@@ -307,9 +316,18 @@ where
         );
         async move {
             let closed = connection.await;
-            // The handlers' calls to this peer fail now, and from now on.
-            if let Some(engine) = context.peer_engine() {
-                engine.lose(&client::Error::closed(), std::iter::empty(), true);
+            // The handlers' calls to this peer fail now, and from now on,
+            // those of notification handlers still to run included.
+            let peer = context.peer().engine();
+            peer.lose(&client::Error::closed(), std::iter::empty(), true);
+            // The notifications read are handled before the connection
+            // counts as served (a stdio server exits then), unless the
+            // shutdown deadline passes first.
+            if let Some(mut handling) = handling {
+                tokio::select! {
+                    _ = &mut handling => {}
+                    () = abort.cancelled() => handling.abort(),
+                }
             }
             Closed(closed)
         }
@@ -333,17 +351,16 @@ where
     }
 }
 
-/// Starts the task that handles a connection's notifications one by one.
-fn in_order<S>(service: S, capacity: usize) -> mpsc::Sender<Call>
+/// Starts the task that handles a connection's notifications one by one; it
+/// ends once the queue is dropped and emptied.
+fn in_order<S>(service: S, capacity: usize) -> (mpsc::Sender<Call>, JoinHandle<()>)
 where
     S: Service<Call, Response = Response> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError> + Send + 'static,
 {
     let (tx, mut rx) = mpsc::channel::<Call>(capacity.max(1));
-    tokio::spawn(async move {
-        // Runs until the connection is gone and every accepted notification
-        // is handled.
+    let task = tokio::spawn(async move {
         while let Some(notification) = rx.recv().await {
             let method = notification.method().to_owned();
             if let Err(err) = service.clone().oneshot(notification).await {
@@ -352,5 +369,5 @@ where
             }
         }
     });
-    tx
+    (tx, task)
 }
