@@ -35,7 +35,7 @@ use tower_ipc::{
 
 const USAGE: &str = "usage: lsp_client FILE WORD -- SERVER [ARGS...]";
 
-/// How long the server may take to exit after `exit`, and to answer.
+/// How long the server may take to exit after `exit`.
 const PATIENCE: Duration = Duration::from_secs(30);
 
 #[tokio::main]
@@ -71,8 +71,9 @@ async fn run() -> Result<(), Box<dyn Error + Send + Sync>> {
         child::spawn(&mut command).map_err(|err| format!("cannot start {server}: {err}"))?;
 
     // The server's own calls: what it asks is answered by the router, and
-    // everything it sends is printed, through one channel that stays open
-    // as long as the client may still hand us something.
+    // everything it sends is printed by one task, which ends when the
+    // client lets go of this service (once the server's output has ended),
+    // so nothing the server sent is left unprinted.
     let answers = Router::new().method("workspace/configuration", |params: Value| async move {
         // No settings of our own: `null` for each item asked about.
         let items = params["items"].as_array().map_or(0, Vec::len);
@@ -153,7 +154,9 @@ async fn run() -> Result<(), Box<dyn Error + Send + Sync>> {
     };
     // The client hands over what the server sent before it exited, then
     // lets go of the router, which ends the printer.
-    timeout(PATIENCE, printer).await??;
+    timeout(PATIENCE, printer)
+        .await
+        .map_err(|_| "the client kept its service after the server exited")??;
     println!("server exited: {status}");
     if !status.success() {
         return Err(format!("{server} exited with {status}").into());

@@ -84,9 +84,10 @@ fn router(state: &Shared, exit: &Arc<Notify>) -> Router {
     let exit = exit.clone();
     Router::new()
         .method("initialize", |_: Value| async move {
+            let version = env!("CARGO_PKG_VERSION");
             Ok::<_, ErrorObject>(json!({
                 "capabilities": { "textDocumentSync": 1, "hoverProvider": true },
-                "serverInfo": { "name": "tower-ipc lsp_server", "version": env!("CARGO_PKG_VERSION") },
+                "serverInfo": { "name": "tower-ipc lsp_server", "version": version },
             }))
         })
         // The editor's settings, asked for once it is ready.
@@ -111,17 +112,22 @@ fn router(state: &Shared, exit: &Arc<Notify>) -> Router {
             let found = opened.lock().unwrap().update(&document["uri"], text);
             publish(cx, document.clone(), found)
         })
-        .method("textDocument/didChange", move |cx: Context, params: Value| {
-            // Synced whole: the last change holds the whole text.
-            let changes = params["contentChanges"].as_array();
-            let text = changes.and_then(|all| all.last()?["text"].as_str());
-            let document = &params["textDocument"];
-            let found = changed.lock().unwrap().update(&document["uri"], text.unwrap_or_default());
-            publish(cx, document.clone(), found)
-        })
+        .method(
+            "textDocument/didChange",
+            move |cx: Context, params: Value| {
+                // Synced whole: the last change holds the whole text.
+                let changes = params["contentChanges"].as_array();
+                let text = changes.and_then(|all| all.last()?["text"].as_str());
+                let text = text.unwrap_or_default();
+                let document = &params["textDocument"];
+                let found = changed.lock().unwrap().update(&document["uri"], text);
+                publish(cx, document.clone(), found)
+            },
+        )
         .method("textDocument/hover", move |params: Value| {
+            let uri = params["textDocument"]["uri"].as_str().unwrap_or_default();
             let state = hovered.lock().unwrap();
-            let text = state.documents.get(params["textDocument"]["uri"].as_str().unwrap_or_default());
+            let text = state.documents.get(uri);
             let answer = text.and_then(|text| hover(text, &params["position"]));
             async move { Ok::<_, ErrorObject>(answer) }
         })
@@ -152,9 +158,10 @@ impl State {
 async fn publish(cx: Context, document: Value, found: Vec<Value>) -> Result<(), ErrorObject> {
     let diagnostics: Vec<Value> = found
         .into_iter()
-        .map(|range| json!({ "range": range, "severity": 2, "source": "lsp_server", "message": "flagged word" }))
+        .map(|range| json!({ "range": range, "severity": 2, "message": "flagged word" }))
         .collect();
-    let params = json!({ "uri": document["uri"], "version": document["version"], "diagnostics": diagnostics });
+    let (uri, version) = (&document["uri"], &document["version"]);
+    let params = json!({ "uri": uri, "version": version, "diagnostics": diagnostics });
     cx.peer()
         .notify("textDocument/publishDiagnostics", params)
         .await
@@ -175,9 +182,15 @@ fn hover(text: &str, position: &Value) -> Option<Value> {
         .char_indices()
         .find(|&(_, c)| !in_word(c))
         .map_or(text.len(), |(i, _)| at + i);
-    let word = &text[start..end];
-    let value = format!("`{word}`: bytes {start}..{end} of the document");
-    (start < end).then(|| json!({ "contents": { "kind": "markdown", "value": value }, "range": range(text, start, end) }))
+    if start == end {
+        return None;
+    }
+    let value = format!(
+        "`{}`: bytes {start}..{end} of the document",
+        &text[start..end]
+    );
+    let contents = json!({ "kind": "markdown", "value": value });
+    Some(json!({ "contents": contents, "range": range(text, start, end) }))
 }
 
 /// The LSP range of the bytes `start..end` of `text`.
