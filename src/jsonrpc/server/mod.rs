@@ -277,12 +277,11 @@ where
             );
         }
         let (subscriptions, outbox) = subscription::channel(self.max_response_size);
-        let (notifications, handling) = match self.ordered_notifications {
-            true => {
-                let (queue, task) = in_order(service.clone(), limits.max_in_flight);
-                (Some(queue), Some(task))
-            }
-            false => (None, None),
+        let (notifications, handling) = if self.ordered_notifications {
+            let (queue, task) = in_order(service.clone(), limits.max_in_flight);
+            (Some(queue), Some(task))
+        } else {
+            (None, None)
         };
         let abort = signals.abort.clone();
         let context = Context::server(peer, subscriptions.clone());
