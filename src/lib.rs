@@ -143,7 +143,6 @@
 
 pub mod client;
 pub mod codec;
-mod endpoint;
 #[cfg(feature = "json-rpc")]
 pub mod jsonrpc;
 pub mod process;
@@ -156,13 +155,13 @@ pub mod transport;
 pub mod typed;
 
 pub use client::Client;
-pub use endpoint::Endpoint;
 pub use server::{Server, serve};
 /// Defines a service by a trait of `async fn`s: generates its server (a
 /// [`tower::Service`] for [`serve`]) and a typed client, over JSON-RPC or
 /// typed frames. See the [`service`](mod@service) module (feature `macros`).
 #[cfg(feature = "macros")]
 pub use tower_ipc_macros::service;
+pub use transport::Endpoint;
 
 /// The README's code blocks, compiled and run as doc tests.
 #[cfg(all(doctest, feature = "macros", feature = "postcard"))]
