@@ -45,6 +45,7 @@
 //! responses in a layer (for example with
 //! [`ServiceBuilder::map_result`](tower::ServiceBuilder::map_result)).
 
+mod accept_loop;
 pub mod authorize;
 mod builder;
 pub(crate) mod connection;
