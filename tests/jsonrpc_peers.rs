@@ -20,8 +20,8 @@ use tower_ipc::{
     Endpoint,
     codec::{JsonCodec, JsonFraming},
     jsonrpc::{
-        CallError, Context, ErrorObject, Id, JsonRpc, JsonRpcClient, Message, Request, Response,
-        Router, Subscription,
+        CallContext, CallError, ErrorObject, Id, JsonRpc, JsonRpcClient, Message, Request,
+        Response, Router, Subscription,
     },
 };
 
@@ -30,7 +30,7 @@ use tower_ipc::{
 /// of the client.
 fn language_server() -> Router {
     Router::new()
-        .method("initialize", |cx: Context, (): ()| async move {
+        .method("initialize", |cx: CallContext, (): ()| async move {
             cx.peer()
                 .notify(
                     "window/logMessage",
@@ -52,7 +52,7 @@ fn language_server() -> Router {
                 .map_err(ErrorObject::internal_error)?;
             Ok::<_, ErrorObject>(json!({ "settings": settings }))
         })
-        .method("ask", |cx: Context, (method,): (String,)| async move {
+        .method("ask", |cx: CallContext, (method,): (String,)| async move {
             match cx.peer().call::<Value, _>(&method, ()).await {
                 Ok(answer) => Ok::<_, ErrorObject>(json!({ "answer": answer })),
                 Err(CallError::Rpc(err)) => Ok(json!({ "code": err.code() })),
@@ -152,7 +152,7 @@ async fn a_client_without_a_service_answers_the_servers_calls_with_method_not_fo
 fn doubling_via_the_client() -> Router {
     Router::new().method(
         "double_via_client",
-        |cx: Context, (n,): (u64,)| async move {
+        |cx: CallContext, (n,): (u64,)| async move {
             let tripled: u64 = cx
                 .peer()
                 .call("triple", (n,))
@@ -238,7 +238,7 @@ async fn a_handlers_calls_fail_at_once_when_its_client_goes() {
     let endpoint = endpoint("peers-gone");
     let (started, mut call_started) = tokio::sync::mpsc::channel(1);
     let (done, mut call_done) = tokio::sync::mpsc::channel(1);
-    let server = Router::new().method("hang_up_on_me", move |cx: Context, (): ()| {
+    let server = Router::new().method("hang_up_on_me", move |cx: CallContext, (): ()| {
         let (started, done) = (started.clone(), done.clone());
         async move {
             let calling = cx.peer().call::<Value, _>("never_answered", ());

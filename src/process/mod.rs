@@ -82,4 +82,4 @@ pub use error::{CallError, StartError};
 pub use lifetime::{
     LIFETIME_PIPE_ENV, LifetimeAction, LifetimeEvent, LifetimeEvents, LifetimeReporter,
 };
-pub use supervisor::{Builder, SupervisedClient, Supervisor};
+pub use supervisor::{SupervisedClient, Supervisor, SupervisorBuilder};

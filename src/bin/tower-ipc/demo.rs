@@ -10,7 +10,7 @@ use tower::service_fn;
 use tower_ipc::{
     Endpoint,
     codec::{JsonCodec, LengthPrefixed},
-    jsonrpc::{Context, ErrorObject, JsonRpc, Router, Subscription},
+    jsonrpc::{CallContext, ErrorObject, JsonRpc, Router, Subscription},
     server::{Events, ServerEvent},
     transport::PeerInfo,
 };
@@ -104,7 +104,7 @@ fn router() -> Router {
         })
         .method(
             "whoami",
-            |cx: Context, _: serde::de::IgnoredAny| async move {
+            |cx: CallContext, _: serde::de::IgnoredAny| async move {
                 Ok::<_, ErrorObject>(peer_json(cx.peer_info()))
             },
         )
