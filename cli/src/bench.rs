@@ -106,6 +106,34 @@ impl Caller {
         }
     }
 
+    /// One worker: takes calls to make from `next` until `requests` are
+    /// taken, and tallies them.
+    async fn calls(
+        mut self,
+        target: &Target,
+        next: &AtomicU64,
+        requests: u64,
+        progress: &Progress,
+    ) -> Result<Tally, Failure> {
+        let mut tally = Tally::default();
+        let described = self.describe();
+        while next.fetch_add(1, Ordering::Relaxed) < requests {
+            let start = Instant::now();
+            let what = || format!("`{}` did not answer {described}", target.endpoint);
+            let answer = target.within(what, self.call(target)).await??;
+            let latency = start.elapsed();
+            match answer {
+                None => tally.latencies.record(latency),
+                Some(error) => {
+                    tally.errors += 1;
+                    tally.first_error.get_or_insert(error);
+                }
+            }
+            progress.inc();
+        }
+        Ok(tally)
+    }
+
     fn describe(&self) -> String {
         match self {
             Self::Json { method, .. } => format!("`{method}`"),
@@ -156,28 +184,10 @@ pub(crate) async fn run(options: &Options, args: Args) -> Result<(), Failure> {
     let started = Instant::now();
     let mut workers = JoinSet::new();
     for _ in 0..args.concurrency.min(args.requests) {
-        let (mut caller, target) = (caller.clone(), target.clone());
+        let (caller, target) = (caller.clone(), target.clone());
         let (next, progress) = (next.clone(), progress.clone());
         let requests = args.requests;
-        workers.spawn(async move {
-            let mut tally = Tally::default();
-            let described = caller.describe();
-            while next.fetch_add(1, Ordering::Relaxed) < requests {
-                let start = Instant::now();
-                let what = || format!("`{}` did not answer {described}", target.endpoint);
-                let answer = target.within(what, caller.call(&target)).await??;
-                let latency = start.elapsed();
-                match answer {
-                    None => tally.latencies.record(latency),
-                    Some(error) => {
-                        tally.errors += 1;
-                        tally.first_error.get_or_insert(error);
-                    }
-                }
-                progress.inc();
-            }
-            Ok::<_, Failure>(tally)
-        });
+        workers.spawn(async move { caller.calls(&target, &next, requests, &progress).await });
     }
     let mut total = Tally::default();
     while let Some(finished) = workers.join_next().await {
