@@ -24,7 +24,7 @@ use task::Status;
 /// Starts a child process, waits until it is ready, restarts it when it
 /// dies, and shuts it down by closing its stdin.
 ///
-/// The child is started with [`ChildProcess::spawn`]: requests and answers
+/// The child is started with [`ChildProcess::spawn`](super::ChildProcess::spawn): requests and answers
 /// on its stdin and stdout through a codec, lifetime events on a pipe of
 /// their own. Callers reach whichever child is current through a
 /// [`SupervisedClient`], a [`tower::Service`].
@@ -71,7 +71,7 @@ use task::Status;
 ///    running after the [grace period](SupervisorBuilder::grace_period) is
 ///    killed. Dropping the supervisor does the same in the background.
 ///
-/// Children are started with [`Command::kill_on_drop`], so none outlives
+/// Children are started with [`Command::kill_on_drop`](tokio::process::Command::kill_on_drop), so none outlives
 /// the runtime.
 pub struct Supervisor<Req, Resp> {
     program: Arc<str>,
