@@ -2,18 +2,18 @@
 //!
 //! [`AcceptLoop::run`] repeats, until the shutdown signal:
 //!
-//! 1. [`wait_for_room`](AcceptLoop::wait_for_room): with
+//! 1. [`wait_for_room`](Connections::wait_for_room): with
 //!    [queued excess](Server::queue_excess_connections), waits for a
 //!    connection permit before accepting;
 //! 2. [`accept`](AcceptLoop::accept): the next connection, pausing after
 //!    errors that are not about one connection (out of descriptors, say);
-//! 3. [`admit`](AcceptLoop::admit): a permit under
+//! 3. [`admit`](Connections::admit): a permit under
 //!    [`max_connections`](Server::max_connections), or the connection is
 //!    refused in the protocol's words;
 //! 4. [`spawn`](AcceptLoop::spawn): the make-service, once ready, makes the
 //!    connection's service on the connection's own task, which serves it.
 //!
-//! Then [`drain`](AcceptLoop::drain): the connections finish what is in
+//! Then [`drain`](Connections::drain): the connections finish what is in
 //! flight, for at most the shutdown timeout, and the rest is cancelled.
 
 use std::{
