@@ -26,7 +26,7 @@ use tokio::sync::Notify;
 use tower_ipc::{
     Server,
     codec::{JsonCodec, JsonFraming},
-    jsonrpc::{Context, ErrorObject, JsonRpc, Router},
+    jsonrpc::{CallContext, ErrorObject, JsonRpc, Router},
     transport::PipeStream,
 };
 
@@ -91,7 +91,7 @@ fn router(state: &Shared, exit: &Arc<Notify>) -> Router {
             }))
         })
         // The editor's settings, asked for once it is ready.
-        .method("initialized", move |cx: Context, _: Value| {
+        .method("initialized", move |cx: CallContext, _: Value| {
             let state = configured.clone();
             async move {
                 let asked = json!({ "items": [{ "section": "words" }] });
@@ -106,15 +106,18 @@ fn router(state: &Shared, exit: &Arc<Notify>) -> Router {
                 Ok::<_, ErrorObject>(())
             }
         })
-        .method("textDocument/didOpen", move |cx: Context, params: Value| {
-            let document = &params["textDocument"];
-            let text = document["text"].as_str().unwrap_or_default();
-            let found = opened.lock().unwrap().update(&document["uri"], text);
-            publish(cx, document.clone(), found)
-        })
+        .method(
+            "textDocument/didOpen",
+            move |cx: CallContext, params: Value| {
+                let document = &params["textDocument"];
+                let text = document["text"].as_str().unwrap_or_default();
+                let found = opened.lock().unwrap().update(&document["uri"], text);
+                publish(cx, document.clone(), found)
+            },
+        )
         .method(
             "textDocument/didChange",
-            move |cx: Context, params: Value| {
+            move |cx: CallContext, params: Value| {
                 // Synced whole: the last change holds the whole text.
                 let changes = params["contentChanges"].as_array();
                 let text = changes.and_then(|all| all.last()?["text"].as_str());
@@ -155,7 +158,7 @@ impl State {
 }
 
 /// Tells the editor where the word is in this version of the document.
-async fn publish(cx: Context, document: Value, found: Vec<Value>) -> Result<(), ErrorObject> {
+async fn publish(cx: CallContext, document: Value, found: Vec<Value>) -> Result<(), ErrorObject> {
     let diagnostics: Vec<Value> = found
         .into_iter()
         .map(|range| json!({ "range": range, "severity": 2, "message": "flagged word" }))

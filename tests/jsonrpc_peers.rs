@@ -20,8 +20,8 @@ use tower_ipc::{
     Endpoint, Server,
     codec::{JsonCodec, JsonFraming},
     jsonrpc::{
-        CallError, Context, ErrorObject, Id, JsonRpc, JsonRpcClient, Message, Request, Response,
-        Router, Subscription,
+        CallContext, CallError, ErrorObject, Id, JsonRpc, JsonRpcClient, Message, Request,
+        Response, Router, Subscription,
     },
 };
 
@@ -30,7 +30,7 @@ use tower_ipc::{
 /// of the client.
 fn language_server() -> Router {
     Router::new()
-        .method("initialize", |cx: Context, (): ()| async move {
+        .method("initialize", |cx: CallContext, (): ()| async move {
             cx.peer()
                 .notify(
                     "window/logMessage",
@@ -52,7 +52,7 @@ fn language_server() -> Router {
                 .map_err(ErrorObject::internal_error)?;
             Ok::<_, ErrorObject>(json!({ "settings": settings }))
         })
-        .method("ask", |cx: Context, (method,): (String,)| async move {
+        .method("ask", |cx: CallContext, (method,): (String,)| async move {
             match cx.peer().call::<Value, _>(&method, ()).await {
                 Ok(answer) => Ok::<_, ErrorObject>(json!({ "answer": answer })),
                 Err(CallError::Rpc(err)) => Ok(json!({ "code": err.code() })),
@@ -152,7 +152,7 @@ async fn a_client_without_a_service_answers_the_servers_calls_with_method_not_fo
 fn doubling_via_the_client() -> Router {
     Router::new().method(
         "double_via_client",
-        |cx: Context, (n,): (u64,)| async move {
+        |cx: CallContext, (n,): (u64,)| async move {
             let tripled: u64 = cx
                 .peer()
                 .call("triple", (n,))
@@ -238,7 +238,7 @@ async fn a_handlers_calls_fail_at_once_when_its_client_goes() {
     let endpoint = endpoint("peers-gone");
     let (started, mut call_started) = tokio::sync::mpsc::channel(1);
     let (done, mut call_done) = tokio::sync::mpsc::channel(1);
-    let server = Router::new().method("hang_up_on_me", move |cx: Context, (): ()| {
+    let server = Router::new().method("hang_up_on_me", move |cx: CallContext, (): ()| {
         let (started, done) = (started.clone(), done.clone());
         async move {
             let calling = cx.peer().call::<Value, _>("never_answered", ());
@@ -380,7 +380,7 @@ async fn an_ordered_notifications_handler_calls_the_client_and_is_answered() {
     // As a language server's `initialized`: a notification whose handler
     // asks the client for its settings, then tells it what it got.
     let router = Router::new()
-        .method("initialized", |cx: Context, (): ()| async move {
+        .method("initialized", |cx: CallContext, (): ()| async move {
             let settings: Value = cx
                 .peer()
                 .call("workspace/configuration", [json!({ "section": "demo" })])
@@ -425,7 +425,7 @@ async fn a_queued_notifications_calls_to_a_peer_gone_by_then_fail_and_serving_en
     let asked = Arc::new(Mutex::new(Vec::new()));
     let router = {
         let asked = asked.clone();
-        Router::new().method("ask", move |cx: Context, (n,): (u64,)| {
+        Router::new().method("ask", move |cx: CallContext, (n,): (u64,)| {
             let asked = asked.clone();
             async move {
                 if n == 0 {

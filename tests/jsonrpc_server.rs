@@ -23,7 +23,8 @@ use tower_ipc::{
     Server,
     codec::JsonCodec,
     jsonrpc::{
-        Broadcast, Call, Context, ErrorObject, JsonRpc, Overflow, Response, Router, Subscription,
+        Broadcast, Call, CallContext, ErrorObject, JsonRpc, Overflow, Response, Router,
+        Subscription,
     },
 };
 
@@ -48,7 +49,7 @@ fn router() -> Router {
         .method("fail", |(): ()| async move {
             Err::<(), _>(ErrorObject::new(-32099, "it failed").with_data(&json!({"why": "asked"})))
         })
-        .method("whoami", |cx: Context, (): ()| async move {
+        .method("whoami", |cx: CallContext, (): ()| async move {
             Ok::<_, ErrorObject>(cx.peer_info().pid())
         })
 }

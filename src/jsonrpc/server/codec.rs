@@ -8,7 +8,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use super::connection::Outgoing;
 use crate::jsonrpc::{
-    Context, ErrorObject, Id, Response,
+    CallContext as Context, ErrorObject, Id, Response,
     service::subscription::Registry,
     wire::parse::{Entry, Incoming, id_in_head, parse_incoming},
 };

@@ -23,7 +23,7 @@ use super::answer::{cancelled, log_outcome, request_span, settle, started};
 use crate::{
     client::engine::Matching,
     jsonrpc::{
-        Call, Context, ErrorObject, Id, Request, Response,
+        Call, CallContext as Context, ErrorObject, Id, Request, Response,
         client::{ById, Command},
         service::subscription::Outbox,
         wire::parse::{Entry, Incoming},

@@ -31,7 +31,7 @@ use self::{
     codec::{Answers, BadInputPolicy, ServerCodec},
     connection::{Outgoing, PerConnection, Pushed},
 };
-use super::{Call, Context, ErrorObject, Id, Response, service::subscription};
+use super::{Call, CallContext as Context, ErrorObject, Id, Response, service::subscription};
 use crate::{
     client,
     codec::JsonCodec,
