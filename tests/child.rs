@@ -611,12 +611,15 @@ mod children {
         use serde_json::{Value, json};
         use tower_ipc::{
             codec::{JsonCodec, JsonFraming},
-            jsonrpc::{Context, ErrorObject, JsonRpc, Router},
+            jsonrpc::{CallContext, ErrorObject, JsonRpc, Router},
         };
 
-        let router = Router::new().method("initialize", |cx: Context, (): ()| async move {
+        let router = Router::new().method("initialize", |cx: CallContext, (): ()| async move {
             cx.peer()
-                .notify("window/logMessage", [json!({ "message": "hello from the child" })])
+                .notify(
+                    "window/logMessage",
+                    [json!({ "message": "hello from the child" })],
+                )
                 .await
                 .map_err(ErrorObject::internal_error)?;
             let settings: Value = cx

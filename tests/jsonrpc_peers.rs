@@ -14,14 +14,14 @@ use std::{
 use futures::StreamExt;
 use serde_json::{Value, json};
 use support::{PATIENCE, endpoint, wire::Wire};
-use tokio::time::timeout;
+use tokio::{io::AsyncWriteExt, time::timeout};
 use tower::{Service, ServiceExt};
 use tower_ipc::{
-    Endpoint,
+    Endpoint, Server,
     codec::{JsonCodec, JsonFraming},
     jsonrpc::{
-        CallError, Context, ErrorObject, Id, JsonRpc, JsonRpcClient, Message, Request, Response,
-        Router, Subscription,
+        CallContext, CallError, ErrorObject, Id, JsonRpc, JsonRpcClient, Message, Request,
+        Response, Router, Subscription,
     },
 };
 
@@ -30,9 +30,12 @@ use tower_ipc::{
 /// of the client.
 fn language_server() -> Router {
     Router::new()
-        .method("initialize", |cx: Context, (): ()| async move {
+        .method("initialize", |cx: CallContext, (): ()| async move {
             cx.peer()
-                .notify("window/logMessage", [json!({ "type": 3, "message": "starting" })])
+                .notify(
+                    "window/logMessage",
+                    [json!({ "type": 3, "message": "starting" })],
+                )
                 .await
                 .map_err(ErrorObject::internal_error)?;
             let settings: Value = cx
@@ -41,12 +44,15 @@ fn language_server() -> Router {
                 .await
                 .map_err(ErrorObject::internal_error)?;
             cx.peer()
-                .notify("window/logMessage", [json!({ "type": 3, "message": "ready" })])
+                .notify(
+                    "window/logMessage",
+                    [json!({ "type": 3, "message": "ready" })],
+                )
                 .await
                 .map_err(ErrorObject::internal_error)?;
             Ok::<_, ErrorObject>(json!({ "settings": settings }))
         })
-        .method("ask", |cx: Context, (method,): (String,)| async move {
+        .method("ask", |cx: CallContext, (method,): (String,)| async move {
             match cx.peer().call::<Value, _>(&method, ()).await {
                 Ok(answer) => Ok::<_, ErrorObject>(json!({ "answer": answer })),
                 Err(CallError::Rpc(err)) => Ok(json!({ "code": err.code() })),
@@ -59,12 +65,9 @@ fn language_server() -> Router {
 /// log messages in order.
 fn editor(log: Arc<Mutex<Vec<String>>>) -> Router {
     Router::new()
-        .method(
-            "workspace/configuration",
-            |items: Vec<Value>| async move {
-                Ok::<_, ErrorObject>(json!([{ "tabSize": 4, "asked": items.len() }]))
-            },
-        )
+        .method("workspace/configuration", |items: Vec<Value>| async move {
+            Ok::<_, ErrorObject>(json!([{ "tabSize": 4, "asked": items.len() }]))
+        })
         .method("window/logMessage", move |(message,): (Value,)| {
             let log = log.clone();
             async move {
@@ -83,7 +86,12 @@ async fn serve(endpoint: &Endpoint, protocol: JsonRpc, router: Router) {
 async fn both_ways(framing: JsonFraming) {
     let endpoint = endpoint(&format!("peers-{framing:?}").to_lowercase());
     let codec = JsonCodec::new().framing(framing);
-    serve(&endpoint, JsonRpc::new().codec(codec.clone()), language_server()).await;
+    serve(
+        &endpoint,
+        JsonRpc::new().codec(codec.clone()),
+        language_server(),
+    )
+    .await;
     let log = Arc::new(Mutex::new(Vec::new()));
     let client = JsonRpcClient::builder()
         .codec(codec)
@@ -95,7 +103,10 @@ async fn both_ways(framing: JsonFraming) {
         .await
         .expect("answered in time")
         .unwrap();
-    assert_eq!(answer, json!({ "settings": [{ "tabSize": 4, "asked": 1 }] }));
+    assert_eq!(
+        answer,
+        json!({ "settings": [{ "tabSize": 4, "asked": 1 }] })
+    );
     // Notifications are handled in order; the last was written before the
     // answer, but is handled on the client's own task.
     support::eventually("both log messages", || log.lock().unwrap().len() == 2).await;
@@ -139,14 +150,17 @@ async fn a_client_without_a_service_answers_the_servers_calls_with_method_not_fo
 }
 
 fn doubling_via_the_client() -> Router {
-    Router::new().method("double_via_client", |cx: Context, (n,): (u64,)| async move {
-        let tripled: u64 = cx
-            .peer()
-            .call("triple", (n,))
-            .await
-            .map_err(ErrorObject::internal_error)?;
-        Ok::<_, ErrorObject>(tripled * 2)
-    })
+    Router::new().method(
+        "double_via_client",
+        |cx: CallContext, (n,): (u64,)| async move {
+            let tripled: u64 = cx
+                .peer()
+                .call("triple", (n,))
+                .await
+                .map_err(ErrorObject::internal_error)?;
+            Ok::<_, ErrorObject>(tripled * 2)
+        },
+    )
 }
 
 /// A client whose `triple` answers later calls sooner: out of order.
@@ -177,7 +191,11 @@ async fn many_calls_both_ways_at_once_are_each_matched() {
     let endpoint = endpoint("peers-many");
     let listener = endpoint.bind().await.unwrap();
     let server = tower_ipc::Server::new().max_in_flight(256);
-    tokio::spawn(server.serve(listener, JsonRpc::new(), doubling_via_the_client()).into_future());
+    tokio::spawn(
+        server
+            .serve(listener, JsonRpc::new(), doubling_via_the_client())
+            .into_future(),
+    );
     let client = tripling_client(&endpoint).await;
     for (n, answer) in call_many(&client, 200).await {
         assert_eq!(answer.unwrap(), n * 6, "call {n}");
@@ -192,7 +210,11 @@ async fn calls_past_the_cap_while_the_server_waits_for_its_peer_are_refused_not_
     let endpoint = endpoint("peers-cap");
     let listener = endpoint.bind().await.unwrap();
     let server = tower_ipc::Server::new().max_in_flight(4);
-    tokio::spawn(server.serve(listener, JsonRpc::new(), doubling_via_the_client()).into_future());
+    tokio::spawn(
+        server
+            .serve(listener, JsonRpc::new(), doubling_via_the_client())
+            .into_future(),
+    );
     let client = tripling_client(&endpoint).await;
     let answers = call_many(&client, 40).await;
     let mut answered = 0;
@@ -202,7 +224,9 @@ async fn calls_past_the_cap_while_the_server_waits_for_its_peer_are_refused_not_
                 assert_eq!(doubled, n * 6, "call {n}");
                 answered += 1;
             }
-            Err(CallError::Rpc(err)) => assert_eq!(err.code(), ErrorObject::LIMIT_EXCEEDED, "{err}"),
+            Err(CallError::Rpc(err)) => {
+                assert_eq!(err.code(), ErrorObject::LIMIT_EXCEEDED, "{err}")
+            }
             Err(err) => panic!("call {n}: {err}"),
         }
     }
@@ -214,7 +238,7 @@ async fn a_handlers_calls_fail_at_once_when_its_client_goes() {
     let endpoint = endpoint("peers-gone");
     let (started, mut call_started) = tokio::sync::mpsc::channel(1);
     let (done, mut call_done) = tokio::sync::mpsc::channel(1);
-    let server = Router::new().method("hang_up_on_me", move |cx: Context, (): ()| {
+    let server = Router::new().method("hang_up_on_me", move |cx: CallContext, (): ()| {
         let (started, done) = (started.clone(), done.clone());
         async move {
             let calling = cx.peer().call::<Value, _>("never_answered", ());
@@ -293,8 +317,10 @@ async fn subscription_ids_that_are_numbers_and_items_sent_before_the_answer_reac
         wire.send(&item(3)).await;
         let unsubscribe = wire.recv_json().await;
         *seen.lock().unwrap() = Some(unsubscribe["params"].clone());
-        wire.send(&json!({ "jsonrpc": "2.0", "id": unsubscribe["id"], "result": true }).to_string())
-            .await;
+        wire.send(
+            &json!({ "jsonrpc": "2.0", "id": unsubscribe["id"], "result": true }).to_string(),
+        )
+        .await;
         // Hold the connection until the client is done with it.
         let _ = wire.is_closed().await;
     });
@@ -305,7 +331,11 @@ async fn subscription_ids_that_are_numbers_and_items_sent_before_the_answer_reac
     let first: Vec<u64> = (&mut items).take(3).map(Result::unwrap).collect().await;
     assert_eq!(first, [1, 2, 3]);
     assert!(items.unsubscribe().await.unwrap());
-    assert_eq!(*unsubscribed.lock().unwrap(), Some(json!([7])), "the id goes back as a number");
+    assert_eq!(
+        *unsubscribed.lock().unwrap(),
+        Some(json!([7])),
+        "the id goes back as a number"
+    );
 }
 
 #[test]
@@ -320,10 +350,9 @@ fn messages_parse_from_frames_and_serialize_back_as_they_were() {
         let message = Message::parse(frame.as_bytes().to_vec()).unwrap();
         assert_eq!(message.to_bytes(), frame, "{message:?}");
     }
-    let Message::Notification(log) = Message::parse(
-        &br#"{"jsonrpc":"2.0","method":"log","params":["x"]}"#[..],
-    )
-    .unwrap() else {
+    let Message::Notification(log) =
+        Message::parse(&br#"{"jsonrpc":"2.0","method":"log","params":["x"]}"#[..]).unwrap()
+    else {
         panic!("a notification")
     };
     assert_eq!(log.params().parse::<(String,)>().unwrap().0, "x");
@@ -331,10 +360,99 @@ fn messages_parse_from_frames_and_serialize_back_as_they_were() {
         ("{", ErrorObject::PARSE_ERROR),
         ("[]", ErrorObject::INVALID_REQUEST),
         ("42", ErrorObject::INVALID_REQUEST),
-        (r#"{"jsonrpc":"2.0","result":1}"#, ErrorObject::INVALID_REQUEST),
-        (r#"[{"jsonrpc":"2.0","id":1,"method":2}]"#, ErrorObject::INVALID_REQUEST),
+        (
+            r#"{"jsonrpc":"2.0","result":1}"#,
+            ErrorObject::INVALID_REQUEST,
+        ),
+        (
+            r#"[{"jsonrpc":"2.0","id":1,"method":2}]"#,
+            ErrorObject::INVALID_REQUEST,
+        ),
     ] {
         let err = Message::parse(bad.as_bytes().to_vec()).unwrap_err();
         assert_eq!(err.code(), code, "{bad}: {err}");
     }
+}
+
+#[tokio::test]
+async fn an_ordered_notifications_handler_calls_the_client_and_is_answered() {
+    let endpoint = endpoint("peers-ordered");
+    // As a language server's `initialized`: a notification whose handler
+    // asks the client for its settings, then tells it what it got.
+    let router = Router::new()
+        .method("initialized", |cx: CallContext, (): ()| async move {
+            let settings: Value = cx
+                .peer()
+                .call("workspace/configuration", [json!({ "section": "demo" })])
+                .await
+                .map_err(ErrorObject::internal_error)?;
+            let message = json!({ "message": settings.to_string() });
+            cx.peer()
+                .notify("window/logMessage", [message])
+                .await
+                .map_err(ErrorObject::internal_error)?;
+            Ok::<_, ErrorObject>(())
+        })
+        .method(
+            "initialize",
+            |(): ()| async move { Ok::<_, ErrorObject>(1) },
+        );
+    serve(
+        &endpoint,
+        JsonRpc::new().ordered_notifications(true),
+        router,
+    )
+    .await;
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let client = JsonRpcClient::builder()
+        .serve(editor(log.clone()))
+        .connect(&endpoint)
+        .await
+        .unwrap();
+    let _: Value = client.call("initialize", ()).await.unwrap();
+    client.notify("initialized", ()).await.unwrap();
+    support::eventually("the log message", || log.lock().unwrap().len() == 1).await;
+    assert_eq!(*log.lock().unwrap(), [r#"[{"asked":1,"tabSize":4}]"#]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_queued_notifications_calls_to_a_peer_gone_by_then_fail_and_serving_ends() {
+    // The client sends two notifications and leaves. The first handler
+    // first asks for its peer once the connection has ended (time moves
+    // only when every task is idle), the second after the first: their
+    // calls fail at once, instead of waiting for ever on a connection
+    // nobody drives, and serving ends once both are handled.
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let router = {
+        let asked = asked.clone();
+        Router::new().method("ask", move |cx: CallContext, (n,): (u64,)| {
+            let asked = asked.clone();
+            async move {
+                if n == 0 {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                let answer = cx.peer().call::<Value, _>("anything", ()).await;
+                asked
+                    .lock()
+                    .unwrap()
+                    .push(answer.map_err(|err| err.is_closed()));
+                Ok::<_, ErrorObject>(())
+            }
+        })
+    };
+    let (mut client, io) = tokio::io::duplex(64 * 1024);
+    let protocol = JsonRpc::new().ordered_notifications(true);
+    let serving = tokio::spawn(Server::new().serve_connection(io, protocol, router));
+    let notes = concat!(
+        r#"{"jsonrpc":"2.0","method":"ask","params":[0]}"#,
+        r#"{"jsonrpc":"2.0","method":"ask","params":[1]}"#,
+    );
+    client.write_all(notes.as_bytes()).await.unwrap();
+    client.shutdown().await.unwrap();
+    timeout(PATIENCE, serving)
+        .await
+        .expect("served in time")
+        .unwrap()
+        .unwrap();
+    assert_eq!(*asked.lock().unwrap(), [Err(true), Err(true)]);
 }

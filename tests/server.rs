@@ -16,7 +16,11 @@ use futures::{SinkExt, StreamExt, future::join_all};
 use support::{PATIENCE, client, endpoint, eventually, framed, spawn_server};
 use tokio::{io::AsyncReadExt, sync::Semaphore, time::timeout};
 use tower::{BoxError, Service, ServiceExt, service_fn};
-use tower_ipc::{Server, codec::LengthPrefixed, transport::PeerInfo};
+use tower_ipc::{
+    Endpoint, Server,
+    codec::LengthPrefixed,
+    transport::{Listener, PeerInfo},
+};
 
 /// Counts the calls running at once and remembers the most there were.
 #[derive(Clone, Default)]
@@ -341,4 +345,88 @@ async fn idle_connections_hold_no_share_of_a_concurrency_limit() {
         .await
         .expect("idle connections starved a busy one");
     server.shutdown().await.unwrap();
+}
+
+/// A listener whose first `failures` accepts fail with `kind`, then hands
+/// out the in-memory connections sent to it; it notes the (paused) time of
+/// every accept the server asks for.
+struct FailingFirst {
+    failures: usize,
+    kind: std::io::ErrorKind,
+    incoming: tokio::sync::mpsc::Receiver<tokio::io::DuplexStream>,
+    asked: Arc<std::sync::Mutex<Vec<tokio::time::Instant>>>,
+}
+
+impl Listener for FailingFirst {
+    type Io = tokio::io::DuplexStream;
+
+    fn accept(&mut self) -> impl Future<Output = std::io::Result<(Self::Io, PeerInfo)>> + Send {
+        self.asked.lock().unwrap().push(tokio::time::Instant::now());
+        let failed = (self.failures > 0).then(|| {
+            self.failures -= 1;
+            std::io::Error::new(self.kind, "accept failed on purpose")
+        });
+        let incoming = &mut self.incoming;
+        async move {
+            if let Some(err) = failed {
+                return Err(err);
+            }
+            let io = incoming
+                .recv()
+                .await
+                .ok_or(std::io::ErrorKind::NotConnected)?;
+            Ok((io, PeerInfo::new()))
+        }
+    }
+
+    fn local_endpoint(&self) -> std::io::Result<Endpoint> {
+        Ok(Endpoint::new("failing-first"))
+    }
+}
+
+/// Serves echo on a [`FailingFirst`] listener whose first three accepts
+/// fail with `kind`, gets one answer through it, and returns when each
+/// accept was asked for.
+async fn accepts_after_three_failures(kind: std::io::ErrorKind) -> Vec<tokio::time::Instant> {
+    let (connect, incoming) = tokio::sync::mpsc::channel(1);
+    let asked = Arc::default();
+    let listener = FailingFirst {
+        failures: 3,
+        kind,
+        incoming,
+        asked: Arc::clone(&asked),
+    };
+    let server = tokio::spawn(
+        tower_ipc::serve(listener, LengthPrefixed::new(), support::echo()).into_future(),
+    );
+    let (ours, theirs) = tokio::io::duplex(1024);
+    connect.send(theirs).await.unwrap();
+    let mut peer = tokio_util::codec::Framed::new(ours, LengthPrefixed::new());
+    peer.send(Bytes::from("hi")).await.unwrap();
+    let answer = timeout(PATIENCE, peer.next()).await.expect("no answer");
+    assert_eq!(answer.unwrap().unwrap(), "hi");
+    server.abort();
+    let asked = asked.lock().unwrap().clone();
+    assert_eq!(
+        asked.len(),
+        5,
+        "accepts asked for: three failed, one served, the next"
+    );
+    asked
+}
+
+#[tokio::test(start_paused = true)]
+async fn accept_errors_pause_the_accept_loop_and_it_goes_on_accepting() {
+    // Out of descriptors, say: accepting again at once would spin.
+    let asked = accepts_after_three_failures(std::io::ErrorKind::Other).await;
+    for pair in asked[..4].windows(2) {
+        let pause = pair[1] - pair[0];
+        assert!(pause >= Duration::from_millis(100), "paused {pause:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn connections_lost_before_they_were_accepted_are_skipped_without_a_pause() {
+    let asked = accepts_after_three_failures(std::io::ErrorKind::ConnectionReset).await;
+    assert_eq!(asked[3], asked[0], "the loop paused: {asked:?}");
 }

@@ -17,7 +17,7 @@ use tower::{Service, ServiceExt};
 use tower_ipc::{
     Client, Endpoint,
     codec::LengthPrefixed,
-    jsonrpc::{Context, ErrorObject, JsonRpc, JsonRpcClient, Router},
+    jsonrpc::{CallContext, ErrorObject, JsonRpc, JsonRpcClient, Router},
     transport::{
         BindOptions, ConnectOptions,
         tls::{ClientTls, ServerTls},
@@ -105,7 +105,7 @@ fn router() -> Router {
         .method("add", |(a, b): (i64, i64)| async move {
             Ok::<_, ErrorObject>(a + b)
         })
-        .method("certificate", |cx: Context, (): ()| async move {
+        .method("certificate", |cx: CallContext, (): ()| async move {
             let der = cx.peer_info().tls_client_certificate();
             Ok::<_, ErrorObject>(der.map(<[u8]>::to_vec))
         })

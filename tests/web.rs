@@ -21,7 +21,7 @@ use tokio_tungstenite::{
 };
 use tower_ipc::{
     Endpoint, Server,
-    jsonrpc::{Context, ErrorObject, JsonRpc, Router, Subscription},
+    jsonrpc::{CallContext, ErrorObject, JsonRpc, Router, Subscription},
     server::Summary,
     web::Http,
 };
@@ -33,10 +33,10 @@ fn router() -> Router {
         .method("add", |(a, b): (i64, i64)| async move {
             Ok::<_, ErrorObject>(a + b)
         })
-        .method("peer", |cx: Context, (): ()| async move {
+        .method("peer", |cx: CallContext, (): ()| async move {
             Ok::<_, ErrorObject>(cx.peer_info().addr().map(|addr| addr.ip().to_string()))
         })
-        .method("callBack", |cx: Context, (): ()| async move {
+        .method("callBack", |cx: CallContext, (): ()| async move {
             let answer: Result<Value, _> = cx.peer().call("ping", ()).await;
             Ok::<_, ErrorObject>(answer.is_err())
         })

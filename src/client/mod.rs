@@ -84,7 +84,7 @@ where
     Resp: Send + 'static,
 {
     /// Starts a client on `transport` (typically a
-    /// [`Framed`](tokio_util::codec::Framed) stream) with the default
+    /// [`Framed`] stream) with the default
     /// [`Builder`] settings.
     ///
     /// # Panics
@@ -348,7 +348,10 @@ mod tests {
 
     use tower::{Service, ServiceExt};
 
-    use std::{pin::Pin, task::{Context, Poll}};
+    use std::{
+        pin::Pin,
+        task::{Context, Poll},
+    };
 
     use futures::{Sink, Stream};
 

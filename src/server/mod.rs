@@ -45,22 +45,23 @@
 //! responses in a layer (for example with
 //! [`ServiceBuilder::map_result`](tower::ServiceBuilder::map_result)).
 
+mod accept_loop;
 pub mod authorize;
-mod builder;
 pub(crate) mod connection;
 mod events;
 pub(crate) mod protocol;
 mod serve;
+mod settings;
 mod signal;
 pub(crate) mod summary;
 mod watch;
 
-pub use builder::Server;
 pub use events::{Events, ServerEvent};
 pub use protocol::Protocol;
 #[doc(hidden)]
 pub use protocol::{Closed, Connecting};
 pub use serve::{Serve, ServeFuture, WithGracefulShutdown};
+pub use settings::Server;
 pub use signal::{ShutdownSignal, shutdown_signal};
 pub use summary::Summary;
 

@@ -43,7 +43,7 @@
 //! JSON too, with any parameters (`; charset=utf-8`). Every error body is a
 //! JSON-RPC answer with a null id and an [`ErrorObject`](crate::jsonrpc::ErrorObject).
 //! Each request stands alone: handlers see the caller in
-//! [`Context::peer_info`](crate::jsonrpc::Context::peer_info), calls to the
+//! [`CallContext::peer_info`](crate::jsonrpc::CallContext::peer_info), calls to the
 //! peer fail at once, and a subscription is refused with a
 //! [`METHOD_NOT_FOUND`](crate::jsonrpc::ErrorObject::METHOD_NOT_FOUND)
 //! error that says it needs a connection (IPC or WebSocket).

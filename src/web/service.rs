@@ -41,7 +41,7 @@ use crate::{
 /// # let _ = rpc;
 /// ```
 ///
-/// The caller a handler sees ([`Context::peer_info`](crate::jsonrpc::Context::peer_info))
+/// The caller a handler sees ([`CallContext::peer_info`](crate::jsonrpc::CallContext::peer_info))
 /// is the [`PeerInfo`] in the request's extensions, if the application put
 /// one there, else an unknown peer. A WebSocket connection upgraded through
 /// this service runs in a task of its own with the default limits of

@@ -204,7 +204,7 @@ impl ById {
         subscription: SubscriptionId,
         buffer: usize,
     ) -> (SubscriptionId, mpsc::Receiver<Item>) {
-        // One slot more than the buffer, kept for the end.
+        // Room for one item more than the buffer, kept for the end.
         let (items, receiver) = mpsc::channel(buffer + 1);
         let mut kept = VecDeque::new();
         for (id, params) in self.early.drain(..) {
@@ -319,7 +319,7 @@ fn deliver(items: &mpsc::Sender<Item>, params: Bytes) -> bool {
             if items.capacity() > 1 {
                 (Ok(params.slice_ref(result.get().as_bytes())), false)
             } else {
-                // Full but for the slot kept for the end: the consumer lags.
+                // Full but for the room kept for the end: the consumer lags.
                 (Err(End::Lagged(items.max_capacity() - 1)), true)
             }
         }
@@ -384,7 +384,8 @@ impl Matching for ById {
                 };
                 self.subscribing += 1;
                 let buffer = *buffer;
-                self.pending.insert(*id, Pending::Subscribe { opened, buffer });
+                self.pending
+                    .insert(*id, Pending::Subscribe { opened, buffer });
             }
             Command::Unsubscribe {
                 subscription, id, ..
@@ -415,7 +416,12 @@ impl Matching for ById {
         !matches!(written, Written::Call(_))
     }
 
-    fn flushed(&mut self, written: Written, slots: &mut Slots<Answer>, wake: &mut Vec<Waker>) -> usize {
+    fn flushed(
+        &mut self,
+        written: Written,
+        slots: &mut Slots<Answer>,
+        wake: &mut Vec<Waker>,
+    ) -> usize {
         if let Written::Notify(slot) = written {
             wake.extend(slots.answer(slot, Ok(Answer::Written)));
         }
@@ -564,7 +570,7 @@ impl Matching for ById {
         }
         self.subscribing = 0;
         for (_, items) in self.subscriptions.drain() {
-            // The slot kept free for the end is there.
+            // The room kept for the end is there.
             let _ = items.try_send(Err(End::Connection(err.clone())));
         }
         self.early.clear();

@@ -5,7 +5,7 @@
 use super::connection::Outgoing;
 use crate::{
     jsonrpc::{
-        Context, ErrorObject, Id, Response,
+        CallContext as Context, ErrorObject, Id, Response,
         wire::parse::{Entry, Incoming},
     },
     server::connection::AtCap,

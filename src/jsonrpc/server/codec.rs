@@ -8,7 +8,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use super::connection::Outgoing;
 use crate::jsonrpc::{
-    Context, ErrorObject, Id, Response,
+    CallContext as Context, ErrorObject, Id, Response,
     service::subscription::Registry,
     wire::parse::{Entry, Incoming, id_in_head, parse_incoming},
 };
@@ -73,9 +73,7 @@ impl ServerCodec {
     fn incoming(&mut self, frame: Option<JsonFrame>) -> io::Result<Option<Incoming>> {
         let mut incoming = match frame {
             None => return Ok(None),
-            Some(JsonFrame::Value(frame)) => {
-                parse_incoming(&frame, self.max_batch_size)
-            }
+            Some(JsonFrame::Value(frame)) => parse_incoming(&frame, self.max_batch_size),
             Some(JsonFrame::TooLarge(err, head)) => Incoming::Single(Entry::Invalid(
                 id_in_head(&head).unwrap_or_else(Id::null),
                 ErrorObject::invalid_request(err),

@@ -23,7 +23,7 @@ use super::answer::{cancelled, log_outcome, request_span, settle, started};
 use crate::{
     client::engine::Matching,
     jsonrpc::{
-        Call, Context, ErrorObject, Id, Request, Response,
+        Call, CallContext as Context, ErrorObject, Id, Request, Response,
         client::{ById, Command},
         service::subscription::Outbox,
         wire::parse::{Entry, Incoming},
@@ -287,7 +287,9 @@ impl<S> PerConnection<S> {
     /// An answer from the peer to a call of the server's handlers.
     fn answered(&self, response: Response) {
         match self.context.peer_engine() {
-            Some(engine) => engine.with_matching(|calls, slots, wake| calls.answer(response, slots, wake)),
+            Some(engine) => {
+                engine.with_matching(|calls, slots, wake| calls.answer(response, slots, wake))
+            }
             None => tracing::debug!(id = %response.id(), "ignoring an answer to no call of ours"),
         }
     }
@@ -340,7 +342,13 @@ impl Stream for Pushed {
             return Poll::Pending;
         };
         if this.taken.is_empty() {
-            engine.take(PEER_MAX_IN_FLIGHT, true, &mut this.taken, &mut this.wake, cx);
+            engine.take(
+                PEER_MAX_IN_FLIGHT,
+                true,
+                &mut this.taken,
+                &mut this.wake,
+                cx,
+            );
         }
         let Some(command) = this.taken.pop_front() else {
             this.wake.drain(..).for_each(Waker::wake);

@@ -16,7 +16,7 @@ use super::{
 use crate::{
     codec::FrameTooLarge,
     jsonrpc::{
-        Call, Context, ErrorObject, Id, Response,
+        Call, CallContext, ErrorObject, Id, Response,
         wire::parse::{id_in_head, parse_incoming},
     },
     transport::PeerInfo,
@@ -70,7 +70,7 @@ impl JsonRpc {
         }
         let incoming = parse_incoming(&message, self.max_batch_size);
         let connection =
-            PerConnection::new(service, Context::stateless(peer), None, refused, abort);
+            PerConnection::new(service, CallContext::stateless(peer), None, refused, abort);
         let mut answers = self.answers();
         async move {
             let outgoing = connection.oneshot(incoming).await?;

@@ -214,7 +214,10 @@ fn response(
 /// serde_json's message without the position it found the problem at.
 fn without_position(err: &serde_json::Error) -> String {
     let text = err.to_string();
-    text.split(" at line ").next().unwrap_or_default().to_owned()
+    text.split(" at line ")
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// The text of a JSON string, from its raw JSON; `None` for another value.
@@ -346,7 +349,9 @@ fn message(frame: &Bytes, envelope: Envelope<'_>) -> Result<Message, String> {
         let params = match envelope.params.map(RawValue::get) {
             None | Some("null") => None,
             Some(json) if json.starts_with(['[', '{']) => Some(frame.slice_ref(json.as_bytes())),
-            Some(_) => return Err(r#"the "params" member must be an array or an object"#.to_owned()),
+            Some(_) => {
+                return Err(r#"the "params" member must be an array or an object"#.to_owned());
+            }
         };
         let request = Request::from_parts(id, method.into(), params);
         return Ok(if request.is_notification() {

@@ -146,6 +146,14 @@ impl Server {
     /// Serves the services `make_service` creates, one per connection, from
     /// the peer's [`PeerInfo`]: the way to know, or refuse, who calls.
     ///
+    /// A service the make-service fails to make turns that one connection
+    /// away: the server closes it unread, sends a
+    /// [`ConnectionRefused`](super::ServerEvent::ConnectionRefused) event
+    /// with the error, and logs it at debug level (a make-service that
+    /// refuses on purpose says why itself, as
+    /// [`Authorize`](super::authorize::Authorize) does with a warning). A
+    /// make-service that fails `poll_ready` stops the server.
+    ///
     /// ```no_run
     /// use bytes::Bytes;
     /// use tower::service_fn;
