@@ -87,6 +87,10 @@
 //!   `postcard` and `json` add its formats.
 //! - `macros`: `#[tower_ipc::service]` and the `service` module (implies
 //!   `json-rpc` and `json`).
+//! - `http`: the `web` module, JSON-RPC over HTTP (hyper; implies
+//!   `json-rpc`); `ws` adds WebSocket on the same port (tokio-tungstenite).
+//! - `tls`: TLS on TCP for every codec and protocol (tokio-rustls):
+//!   `transport::tls`.
 //!
 //! # Layers
 //!
@@ -97,6 +101,7 @@
 //! | layer | module | role |
 //! |---|---|---|
 //! | 5 | `service` | services defined by a trait: generated servers and clients over JSON-RPC or typed frames (feature `macros`) |
+//! | 5 | `web` | the same JSON-RPC services over HTTP and WebSocket (features `http`, `ws`) |
 //! | 4 | `jsonrpc` | JSON-RPC 2.0: router, batches, subscriptions, typed client, calls in both directions (feature `json-rpc`, on by default) |
 //! | 4 | `typed` | serde types through a format (postcard, JSON) in any codec's frames (feature `typed`) |
 //! | 4 | [`process`] | child processes: lifetime events, waiting until ready, a supervisor that restarts |
@@ -116,7 +121,7 @@
 //! | other users on the machine | a Unix socket file has mode `0600` from the moment it appears (it is bound and chmod-ed in a private directory, then hard-linked into place); every instance of a named pipe gets a descriptor that admits the current user and SYSTEM only |
 //! | a process posing as the server (squatting) | binding never takes over a live server's socket (probed first), nor a file that is not a socket; a named pipe is created as its first instance, so a server cannot join a name someone else serves; users admitted by [`allow_local_users`](transport::BindOptions::allow_local_users) may connect but cannot add pipe instances |
 //! | stale sockets | a socket file nobody answers on is replaced; a listener removes its own file, and only its own, when dropped |
-//! | remote clients | named pipes reject them; TCP is only used when asked for (`tcp://`) |
+//! | remote clients | named pipes reject them; TCP is only used when asked for (`tcp://`), with TLS and client certificates when asked for (`BindOptions::tls`, feature `tls`) |
 //!
 //! To open access, say to whom:
 //!

@@ -18,6 +18,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("typed", 4),
     ("process", 4),
     ("service", 5),
+    ("web", 5),
 ];
 
 /// What lib.rs re-exports at the root, and the module it comes from.
