@@ -11,7 +11,7 @@
 //! ```text
 //! curl -s -H 'Content-Type: application/json' \
 //!   -d '{"jsonrpc":"2.0","id":1,"method":"add","params":[1,2]}' http://127.0.0.1:8545
-//! tower-ipc call /tmp/web.ipc add '[1,2]'                  # --features cli
+//! tower-ipc call /tmp/web.ipc add '[1,2]'                  # cargo install --path cli
 //! websocat ws://127.0.0.1:8545                             # then eth_subscribe ["newHeads"]
 //! ```
 //!
