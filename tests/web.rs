@@ -40,6 +40,9 @@ fn router() -> Router {
             let answer: Result<Value, _> = cx.peer().call("ping", ()).await;
             Ok::<_, ErrorObject>(answer.is_err())
         })
+        .method("repeat", |(n,): (usize,)| async move {
+            Ok::<_, ErrorObject>("x".repeat(n))
+        })
         .method("sleep", |(ms,): (u64,)| async move {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             Ok::<_, ErrorObject>(ms)
@@ -51,7 +54,9 @@ fn router() -> Router {
 }
 
 fn protocol() -> JsonRpc {
-    JsonRpc::new().max_request_size(LIMIT)
+    JsonRpc::new()
+        .max_request_size(LIMIT)
+        .max_response_size(LIMIT)
 }
 
 /// A server of `router()` on TCP port 0, speaking `http`.
@@ -263,6 +268,43 @@ async fn a_body_over_the_limit_is_refused_413_with_the_error_ipc_gives() {
     let error: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(error["id"], 42);
     assert_eq!(error["error"]["code"], ErrorObject::INVALID_REQUEST);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_answer_over_the_limit_is_the_error_ipc_gives_over_http_and_websocket() {
+    let server = Running::start(web()).await;
+    let call = format!(r#"{{"jsonrpc":"2.0","id":9,"method":"repeat","params":[{LIMIT}]}}"#);
+    let ipc = ipc_answer(&call).await;
+    let error: Value = serde_json::from_str(&ipc).unwrap();
+    assert_eq!(error["id"], 9);
+    assert_eq!(error["error"]["code"], ErrorObject::RESPONSE_TOO_LARGE);
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.contains(&LIMIT.to_string()), "{message}");
+
+    let answer = post(&server.addr, call.clone()).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.body.trim_end(), ipc);
+
+    // In a batch, the answer over the limit is replaced; the others stay.
+    let batch = format!(r#"[{call},{{"jsonrpc":"2.0","id":10,"method":"add","params":[1,2]}}]"#);
+    let answers: Value = serde_json::from_str(&post(&server.addr, batch).await.body).unwrap();
+    assert_eq!(answers[0], error);
+    assert_eq!(answers[1]["result"], 3);
+
+    // Over WebSocket the same error, and the connection goes on.
+    let mut ws = ws_connect(&server.addr).await;
+    ws.send(Message::text(call)).await.unwrap();
+    assert_eq!(ws_text(&mut ws).await, ipc);
+    ws.send(Message::text(
+        r#"{"jsonrpc":"2.0","id":11,"method":"repeat","params":[3]}"#,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        ws_text(&mut ws).await,
+        r#"{"jsonrpc":"2.0","id":11,"result":"xxx"}"#
+    );
     server.shutdown().await;
 }
 
