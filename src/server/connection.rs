@@ -435,7 +435,10 @@ where
             let request = match self.waiting.take() {
                 Some(request) => request,
                 None => {
-                    if self.read_closed.is_some() || self.read_pending {
+                    if self.read_closed.is_some()
+                        || self.read_pending
+                        || self.write_failed.is_some()
+                    {
                         break;
                     }
                     if self.unanswered() >= self.limits.max_in_flight {
@@ -547,8 +550,11 @@ where
 
     /// Puts a request's future in a slot and polls it once: an answer that
     /// is ready at once skips the in-flight set (and its allocation per
-    /// request). An ordered protocol may do so only when nothing is in
-    /// flight, since the answer must not overtake earlier ones.
+    /// request), and goes straight into the write buffer when nothing waits
+    /// ahead of it, as a hand-written loop answers each request it reads
+    /// (what it holds is then freed before the next request is read). An
+    /// ordered protocol may do so only when nothing is in flight, since the
+    /// answer must not overtake earlier ones.
     fn start(&mut self, future: S::Future, cx: &mut Context<'_>) {
         let mut slot = self.free.pop().unwrap_or_else(|| Box::pin(None));
         slot.set(Some(future));
@@ -557,7 +563,19 @@ where
             if let Poll::Ready(answer) = future.poll(cx) {
                 slot.set(None);
                 self.free.push(slot);
-                self.done.push_back(answer);
+                if !self.done.is_empty() {
+                    self.done.push_back(answer);
+                    return;
+                }
+                match Pin::new(&mut self.framed).poll_ready(cx) {
+                    Poll::Ready(Ok(())) => {
+                        self.send(answer, true);
+                    }
+                    Poll::Ready(Err(err)) => {
+                        self.write_failed = Some(CloseReason::Io(err.into()));
+                    }
+                    Poll::Pending => self.done.push_back(answer),
+                }
                 return;
             }
         }
@@ -603,33 +621,42 @@ where
                     None => break,
                 },
             };
-            let failure = match answer {
-                Ok(response) => match Pin::new(&mut self.framed).start_send(response) {
-                    Ok(()) => {
-                        if is_answer && !self.aborted {
-                            self.stats.completed.fetch_add(1, Ordering::Relaxed);
-                        }
-                        self.needs_flush = true;
-                        progress = true;
-                        continue;
-                    }
-                    Err(err) => CloseReason::Encode(err.into()),
-                },
-                Err(err) => CloseReason::Service(err.into()),
-            };
-            tracing::debug!(reason = %failure, "closing connection after a failed request");
-            if Q::ORDERED {
-                // Write what came before the unanswerable request, then
-                // close; the peer sees its later calls fail.
-                self.in_flight = Q::empty();
-                self.done.clear();
+            progress = true;
+            if !self.send(answer, is_answer) {
+                return true;
             }
-            if self.read_closed.is_none() {
-                self.read_closed = Some(failure);
-            }
-            return true;
         }
         progress
+    }
+
+    /// Encodes an answer (or a pushed message) into the write buffer, once
+    /// the transport has said it has room. A failed request or an answer
+    /// that cannot be encoded closes the connection; returns false then.
+    fn send(&mut self, answer: Result<S::Response, S::Error>, is_answer: bool) -> bool {
+        let failure = match answer {
+            Ok(response) => match Pin::new(&mut self.framed).start_send(response) {
+                Ok(()) => {
+                    if is_answer && !self.aborted {
+                        self.stats.completed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    self.needs_flush = true;
+                    return true;
+                }
+                Err(err) => CloseReason::Encode(err.into()),
+            },
+            Err(err) => CloseReason::Service(err.into()),
+        };
+        tracing::debug!(reason = %failure, "closing connection after a failed request");
+        if Q::ORDERED {
+            // Write what came before the unanswerable request, then
+            // close; the peer sees its later calls fail.
+            self.in_flight = Q::empty();
+            self.done.clear();
+        }
+        if self.read_closed.is_none() {
+            self.read_closed = Some(failure);
+        }
+        false
     }
 
     /// The next message the server sends of its own accord, if one is ready.
