@@ -245,6 +245,23 @@ impl JsonCodec {
         }
     }
 
+    /// For a caller that reads each value as it frames it (the JSON-RPC
+    /// server), when values come one per line as peers write them: between
+    /// two values of [`JsonFraming::Stream`], skips the whitespace before
+    /// the next one and returns the length of its line (the bytes before the
+    /// next `\n`), if the whole line is here and within the maximum frame
+    /// length. A caller that finds exactly one value in the line (and
+    /// whitespace) splits it off `src` itself; the decoder's state is
+    /// between values all along. `None` for the other framings, in the
+    /// middle of a value, or without a whole line.
+    pub(crate) fn line_ahead(&mut self, src: &mut BytesMut) -> Option<usize> {
+        let max = self.max_frame_length;
+        match &mut self.state {
+            State::Stream(state) => state.line_ahead(src, max),
+            State::Ndjson(_) | State::ContentLength(_) => None,
+        }
+    }
+
     /// Like [`decode_frame`](Self::decode_frame), for when no more bytes will
     /// arrive.
     ///

@@ -10,7 +10,7 @@ use super::connection::Outgoing;
 use crate::jsonrpc::{
     Context, ErrorObject, Id, Response,
     service::subscription::Registry,
-    wire::parse::{Entry, Incoming, id_in_head, parse_incoming},
+    wire::parse::{Entry, Incoming, find_in_line, id_in_head, parse_incoming},
 };
 use crate::{
     client,
@@ -28,6 +28,11 @@ pub(super) struct ServerCodec {
     max_batch_size: usize,
     bad_input: BadInput,
     answers: Answers,
+    /// The peer ends its values with a newline (as every JSON-RPC client
+    /// does): each request is then read from its line in one pass, the
+    /// envelope parse finding where it ends, rather than framed by the
+    /// scanner first and parsed after.
+    lines: bool,
 }
 
 /// What the server does about messages that are not requests.
@@ -67,22 +72,46 @@ impl ServerCodec {
                 closing: None,
             },
             answers,
+            lines: true,
         }
     }
 
-    fn incoming(&mut self, frame: Option<JsonFrame>) -> io::Result<Option<Incoming>> {
-        let mut incoming = match frame {
-            None => return Ok(None),
-            Some(JsonFrame::Value(frame)) => {
-                parse_incoming(&frame, self.max_batch_size)
+    /// The next request (or batch), if the peer ends its values with
+    /// newlines and its line has arrived: read in one pass, and split off
+    /// `src` only once it is known to be one whole value, which is the frame
+    /// the framing would have cut. Anything else is left to the framing.
+    fn from_line(&mut self, src: &mut BytesMut) -> Option<Incoming> {
+        if !self.lines {
+            return None;
+        }
+        let line = self.codec.line_ahead(src)?;
+        let Some((found, len)) = find_in_line(&src[..line], self.max_batch_size) else {
+            // A value over several lines, several on one, or not JSON.
+            self.lines = false;
+            return None;
+        };
+        Some(found.in_frame(src.split_to(len).freeze()))
+    }
+
+    fn incoming(&mut self, frame: Option<JsonFrame>, src: &BytesMut) -> Option<Incoming> {
+        let incoming = match frame? {
+            JsonFrame::Value(frame) => {
+                if let Some(&next) = src.first() {
+                    self.lines = next == b'\n' || next == b'\r';
+                }
+                parse_incoming(frame, self.max_batch_size)
             }
-            Some(JsonFrame::TooLarge(err, head)) => Incoming::Single(Entry::Invalid(
+            JsonFrame::TooLarge(err, head) => Incoming::Single(Entry::Invalid(
                 id_in_head(&head).unwrap_or_else(Id::null),
                 ErrorObject::invalid_request(err),
             )),
         };
+        Some(incoming)
+    }
+
+    fn judged(&mut self, mut incoming: Incoming) -> Incoming {
         self.bad_input.judge(&mut incoming);
-        Ok(Some(incoming))
+        incoming
     }
 
     /// After the answer that gave up on the peer: no more requests.
@@ -143,8 +172,14 @@ impl Decoder for ServerCodec {
 
     fn decode(&mut self, src: &mut BytesMut) -> io::Result<Option<Incoming>> {
         self.check_open()?;
-        let frame = self.codec.decode_frame(src)?;
-        self.incoming(frame)
+        let incoming = match self.from_line(src) {
+            Some(incoming) => Some(incoming),
+            None => {
+                let frame = self.codec.decode_frame(src)?;
+                self.incoming(frame, src)
+            }
+        };
+        Ok(incoming.map(|incoming| self.judged(incoming)))
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> io::Result<Option<Incoming>> {
@@ -157,7 +192,8 @@ impl Decoder for ServerCodec {
             // fail now rather than wait for ever.
             engine.lose(&client::Error::closed(), std::iter::empty(), true);
         }
-        self.incoming(frame)
+        let incoming = self.incoming(frame, src);
+        Ok(incoming.map(|incoming| self.judged(incoming)))
     }
 }
 

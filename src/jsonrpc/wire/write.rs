@@ -77,8 +77,12 @@ pub(crate) fn write_head(dst: &mut BytesMut, id: Option<WireId<'_>>, method: &st
 }
 
 /// Writes `n` in decimal, without the allocation of `to_string`.
-pub(crate) fn write_u64(dst: &mut BytesMut, mut n: u64) {
-    let mut digits = [0u8; 20];
+pub(crate) fn write_u64(dst: &mut BytesMut, n: u64) {
+    dst.put_slice(decimal(n, &mut [0; 20]));
+}
+
+/// `n` in decimal, written at the end of `digits`.
+pub(crate) fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
     let mut at = digits.len();
     loop {
         at -= 1;
@@ -88,5 +92,5 @@ pub(crate) fn write_u64(dst: &mut BytesMut, mut n: u64) {
             break;
         }
     }
-    dst.put_slice(&digits[at..]);
+    &digits[at..]
 }
