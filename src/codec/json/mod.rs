@@ -219,7 +219,8 @@ impl JsonCodec {
         }
     }
 
-    fn framing_kind(&self) -> JsonFraming {
+    /// How values are delimited.
+    pub(crate) fn framing_kind(&self) -> JsonFraming {
         match self.state {
             State::Stream(_) => JsonFraming::Stream,
             State::Ndjson(_) => JsonFraming::Ndjson,

@@ -14,7 +14,7 @@ use crate::jsonrpc::{
 };
 use crate::{
     client,
-    codec::{JsonCodec, JsonFrame},
+    codec::{JsonCodec, JsonFrame, JsonFraming},
 };
 
 /// Decodes a connection's frames into requests, and encodes its answers.
@@ -231,16 +231,19 @@ impl Answers {
         let max = self.max_size;
         match outgoing {
             Outgoing::Nothing => Ok(()),
-            Outgoing::One(answer) => self.codec.encode_with_limit(dst, usize::MAX, |dst| {
-                let start = dst.len();
-                answer.write_json(dst);
-                let size = dst.len() - start;
-                if size > max {
-                    dst.truncate(start);
-                    too_large(answer.id().clone(), size, max).write_json(dst);
+            Outgoing::One(answer) => {
+                if let Some(len) = answer.result_json_len()
+                    && len <= max
+                    && self.codec.framing_kind() == JsonFraming::Stream
+                {
+                    // The common case: a result, framed by a newline.
+                    dst.reserve(len + 1);
+                    answer.write_json(dst);
+                    dst.put_u8(b'\n');
+                    return Ok(());
                 }
-                Ok(())
-            }),
+                self.encode_one(answer, dst)
+            }
             Outgoing::Batch(answers) => self.codec.encode_with_limit(dst, usize::MAX, |dst| {
                 write_batch(answers, dst, max);
                 Ok(())
@@ -250,6 +253,21 @@ impl Answers {
                 Ok(())
             }),
         }
+    }
+
+    /// Frames one answer, replaced by an error if it is over the limit.
+    fn encode_one(&mut self, answer: Response, dst: &mut BytesMut) -> io::Result<()> {
+        let max = self.max_size;
+        self.codec.encode_with_limit(dst, usize::MAX, |dst| {
+            let start = dst.len();
+            answer.write_json(dst);
+            let size = dst.len() - start;
+            if size > max {
+                dst.truncate(start);
+                too_large(answer.id().clone(), size, max).write_json(dst);
+            }
+            Ok(())
+        })
     }
 }
 

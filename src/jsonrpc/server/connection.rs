@@ -97,23 +97,25 @@ where
                     ready(Outgoing::Nothing)
                 }
                 Entry::Request(request) => {
-                    // `poll_ready` reserved `inner` for this call: take it,
-                    // and leave a clone to be made ready for the next.
-                    let clone = self.inner.clone();
-                    let mut ready = std::mem::replace(&mut self.inner, clone);
                     if let (Some(id), false) = (request.id(), self.refused) {
-                        // The common case, unboxed: a request to answer.
+                        // The common case, unboxed: a request to answer,
+                        // with `inner`, which `poll_ready` reserved.
                         let id = id.clone();
-                        let span = request_span(request.method(), Some(&id));
+                        let span = request_span(&request);
                         let call = Call::with_context(request, self.context.clone());
                         return CallFuture::Calling {
                             id: Some(id),
-                            calling: ready.call(call).instrument(span),
+                            calling: self.inner.call(call).instrument(span),
                             started: started(),
                             abort: self.abort.clone(),
                             deadline: None,
                         };
                     }
+                    // `poll_ready` reserved `inner` for this call: take it
+                    // into the boxed future, and leave a clone to be made
+                    // ready for the next.
+                    let clone = self.inner.clone();
+                    let ready = std::mem::replace(&mut self.inner, clone);
                     let answering = self.dispatch(ready, request, Reserved::Yes);
                     CallFuture::Boxed {
                         boxed: Box::pin(async move {
@@ -263,7 +265,7 @@ where
                 None
             });
         }
-        let span = request_span(&method, id.as_ref());
+        let span = request_span(call.request());
         let calling = match reserved {
             Reserved::Yes => Either::Left(service.call(call)),
             Reserved::No => Either::Right(service.oneshot(call)),
@@ -287,7 +289,9 @@ impl<S> PerConnection<S> {
     /// An answer from the peer to a call of the server's handlers.
     fn answered(&self, response: Response) {
         match self.context.peer_engine() {
-            Some(engine) => engine.with_matching(|calls, slots, wake| calls.answer(response, slots, wake)),
+            Some(engine) => {
+                engine.with_matching(|calls, slots, wake| calls.answer(response, slots, wake))
+            }
             None => tracing::debug!(id = %response.id(), "ignoring an answer to no call of ours"),
         }
     }
@@ -340,7 +344,13 @@ impl Stream for Pushed {
             return Poll::Pending;
         };
         if this.taken.is_empty() {
-            engine.take(PEER_MAX_IN_FLIGHT, true, &mut this.taken, &mut this.wake, cx);
+            engine.take(
+                PEER_MAX_IN_FLIGHT,
+                true,
+                &mut this.taken,
+                &mut this.wake,
+                cx,
+            );
         }
         let Some(command) = this.taken.pop_front() else {
             this.wake.drain(..).for_each(Waker::wake);

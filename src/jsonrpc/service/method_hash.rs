@@ -45,6 +45,11 @@ impl Hasher for MethodHasher {
         self.add(u64::from(byte));
     }
 
+    // The length a byte slice's hash starts with: one word.
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
     fn finish(&self) -> u64 {
         self.0
     }

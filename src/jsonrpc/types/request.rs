@@ -132,6 +132,15 @@ impl Request {
         }
     }
 
+    /// The method name's bytes, without the UTF-8 check of
+    /// [`method`](Self::method) (to look it up).
+    pub(crate) fn method_bytes(&self) -> &[u8] {
+        match &self.method {
+            Method::InText(range) => &self.text[range.clone()],
+            Method::Unescaped(name) => name.as_bytes(),
+        }
+    }
+
     /// The params, unparsed until asked.
     pub fn params(&self) -> Params<'_> {
         Params::new(self.raw_params())

@@ -113,7 +113,9 @@ impl FoundEntry {
     fn in_frame(self, frame: Bytes) -> Entry {
         match self {
             Self::Request(parts) => Entry::Request(parts.in_frame(frame)),
-            Self::Response(id, Ok(result)) => Entry::Response(Response::raw(id, frame.slice(result))),
+            Self::Response(id, Ok(result)) => {
+                Entry::Response(Response::raw(id, frame.slice(result)))
+            }
             Self::Response(id, Err(error)) => Entry::Response(Response::error(id, error)),
             Self::Invalid(id, error) => Entry::Invalid(id, error),
         }
@@ -168,7 +170,10 @@ fn find_incoming(text: &str, max_batch_size: usize) -> (Found, bool) {
             Err(err) => return (Found::Invalid(ErrorObject::parse_error(err)), false),
         };
         if items.is_empty() {
-            return (Found::Invalid(ErrorObject::invalid_request("empty batch")), true);
+            return (
+                Found::Invalid(ErrorObject::invalid_request("empty batch")),
+                true,
+            );
         }
         if items.len() > max_batch_size {
             let error = ErrorObject::new(
@@ -316,7 +321,10 @@ fn response(
 /// serde_json's message without the position it found the problem at.
 fn without_position(err: &serde_json::Error) -> String {
     let text = err.to_string();
-    text.split(" at line ").next().unwrap_or_default().to_owned()
+    text.split(" at line ")
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// The text of a JSON string, from its raw JSON; `None` for another value.
@@ -441,7 +449,9 @@ fn message(frame: &Bytes, text: &str, envelope: Envelope<'_>) -> Result<Message,
             None => None,
             Some(raw) if raw.get() == "null" => None,
             Some(raw) if raw.get().starts_with(['[', '{']) => Some(place(text, raw)),
-            Some(_) => return Err(r#"the "params" member must be an array or an object"#.to_owned()),
+            Some(_) => {
+                return Err(r#"the "params" member must be an array or an object"#.to_owned());
+            }
         };
         let request = RequestParts { id, method, params }.in_frame(frame.clone());
         return Ok(if request.is_notification() {
