@@ -616,7 +616,10 @@ mod children {
 
         let router = Router::new().method("initialize", |cx: Context, (): ()| async move {
             cx.peer()
-                .notify("window/logMessage", [json!({ "message": "hello from the child" })])
+                .notify(
+                    "window/logMessage",
+                    [json!({ "message": "hello from the child" })],
+                )
                 .await
                 .map_err(ErrorObject::internal_error)?;
             let settings: Value = cx

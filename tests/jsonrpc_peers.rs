@@ -32,7 +32,10 @@ fn language_server() -> Router {
     Router::new()
         .method("initialize", |cx: Context, (): ()| async move {
             cx.peer()
-                .notify("window/logMessage", [json!({ "type": 3, "message": "starting" })])
+                .notify(
+                    "window/logMessage",
+                    [json!({ "type": 3, "message": "starting" })],
+                )
                 .await
                 .map_err(ErrorObject::internal_error)?;
             let settings: Value = cx
@@ -41,7 +44,10 @@ fn language_server() -> Router {
                 .await
                 .map_err(ErrorObject::internal_error)?;
             cx.peer()
-                .notify("window/logMessage", [json!({ "type": 3, "message": "ready" })])
+                .notify(
+                    "window/logMessage",
+                    [json!({ "type": 3, "message": "ready" })],
+                )
                 .await
                 .map_err(ErrorObject::internal_error)?;
             Ok::<_, ErrorObject>(json!({ "settings": settings }))
@@ -59,12 +65,9 @@ fn language_server() -> Router {
 /// log messages in order.
 fn editor(log: Arc<Mutex<Vec<String>>>) -> Router {
     Router::new()
-        .method(
-            "workspace/configuration",
-            |items: Vec<Value>| async move {
-                Ok::<_, ErrorObject>(json!([{ "tabSize": 4, "asked": items.len() }]))
-            },
-        )
+        .method("workspace/configuration", |items: Vec<Value>| async move {
+            Ok::<_, ErrorObject>(json!([{ "tabSize": 4, "asked": items.len() }]))
+        })
         .method("window/logMessage", move |(message,): (Value,)| {
             let log = log.clone();
             async move {
@@ -83,7 +86,12 @@ async fn serve(endpoint: &Endpoint, protocol: JsonRpc, router: Router) {
 async fn both_ways(framing: JsonFraming) {
     let endpoint = endpoint(&format!("peers-{framing:?}").to_lowercase());
     let codec = JsonCodec::new().framing(framing);
-    serve(&endpoint, JsonRpc::new().codec(codec.clone()), language_server()).await;
+    serve(
+        &endpoint,
+        JsonRpc::new().codec(codec.clone()),
+        language_server(),
+    )
+    .await;
     let log = Arc::new(Mutex::new(Vec::new()));
     let client = JsonRpcClient::builder()
         .codec(codec)
@@ -95,7 +103,10 @@ async fn both_ways(framing: JsonFraming) {
         .await
         .expect("answered in time")
         .unwrap();
-    assert_eq!(answer, json!({ "settings": [{ "tabSize": 4, "asked": 1 }] }));
+    assert_eq!(
+        answer,
+        json!({ "settings": [{ "tabSize": 4, "asked": 1 }] })
+    );
     // Notifications are handled in order; the last was written before the
     // answer, but is handled on the client's own task.
     support::eventually("both log messages", || log.lock().unwrap().len() == 2).await;
@@ -139,14 +150,17 @@ async fn a_client_without_a_service_answers_the_servers_calls_with_method_not_fo
 }
 
 fn doubling_via_the_client() -> Router {
-    Router::new().method("double_via_client", |cx: Context, (n,): (u64,)| async move {
-        let tripled: u64 = cx
-            .peer()
-            .call("triple", (n,))
-            .await
-            .map_err(ErrorObject::internal_error)?;
-        Ok::<_, ErrorObject>(tripled * 2)
-    })
+    Router::new().method(
+        "double_via_client",
+        |cx: Context, (n,): (u64,)| async move {
+            let tripled: u64 = cx
+                .peer()
+                .call("triple", (n,))
+                .await
+                .map_err(ErrorObject::internal_error)?;
+            Ok::<_, ErrorObject>(tripled * 2)
+        },
+    )
 }
 
 /// A client whose `triple` answers later calls sooner: out of order.
@@ -177,7 +191,11 @@ async fn many_calls_both_ways_at_once_are_each_matched() {
     let endpoint = endpoint("peers-many");
     let listener = endpoint.bind().await.unwrap();
     let server = tower_ipc::Server::new().max_in_flight(256);
-    tokio::spawn(server.serve(listener, JsonRpc::new(), doubling_via_the_client()).into_future());
+    tokio::spawn(
+        server
+            .serve(listener, JsonRpc::new(), doubling_via_the_client())
+            .into_future(),
+    );
     let client = tripling_client(&endpoint).await;
     for (n, answer) in call_many(&client, 200).await {
         assert_eq!(answer.unwrap(), n * 6, "call {n}");
@@ -192,7 +210,11 @@ async fn calls_past_the_cap_while_the_server_waits_for_its_peer_are_refused_not_
     let endpoint = endpoint("peers-cap");
     let listener = endpoint.bind().await.unwrap();
     let server = tower_ipc::Server::new().max_in_flight(4);
-    tokio::spawn(server.serve(listener, JsonRpc::new(), doubling_via_the_client()).into_future());
+    tokio::spawn(
+        server
+            .serve(listener, JsonRpc::new(), doubling_via_the_client())
+            .into_future(),
+    );
     let client = tripling_client(&endpoint).await;
     let answers = call_many(&client, 40).await;
     let mut answered = 0;
@@ -202,7 +224,9 @@ async fn calls_past_the_cap_while_the_server_waits_for_its_peer_are_refused_not_
                 assert_eq!(doubled, n * 6, "call {n}");
                 answered += 1;
             }
-            Err(CallError::Rpc(err)) => assert_eq!(err.code(), ErrorObject::LIMIT_EXCEEDED, "{err}"),
+            Err(CallError::Rpc(err)) => {
+                assert_eq!(err.code(), ErrorObject::LIMIT_EXCEEDED, "{err}")
+            }
             Err(err) => panic!("call {n}: {err}"),
         }
     }
@@ -293,8 +317,10 @@ async fn subscription_ids_that_are_numbers_and_items_sent_before_the_answer_reac
         wire.send(&item(3)).await;
         let unsubscribe = wire.recv_json().await;
         *seen.lock().unwrap() = Some(unsubscribe["params"].clone());
-        wire.send(&json!({ "jsonrpc": "2.0", "id": unsubscribe["id"], "result": true }).to_string())
-            .await;
+        wire.send(
+            &json!({ "jsonrpc": "2.0", "id": unsubscribe["id"], "result": true }).to_string(),
+        )
+        .await;
         // Hold the connection until the client is done with it.
         let _ = wire.is_closed().await;
     });
@@ -305,7 +331,11 @@ async fn subscription_ids_that_are_numbers_and_items_sent_before_the_answer_reac
     let first: Vec<u64> = (&mut items).take(3).map(Result::unwrap).collect().await;
     assert_eq!(first, [1, 2, 3]);
     assert!(items.unsubscribe().await.unwrap());
-    assert_eq!(*unsubscribed.lock().unwrap(), Some(json!([7])), "the id goes back as a number");
+    assert_eq!(
+        *unsubscribed.lock().unwrap(),
+        Some(json!([7])),
+        "the id goes back as a number"
+    );
 }
 
 #[test]
@@ -320,10 +350,9 @@ fn messages_parse_from_frames_and_serialize_back_as_they_were() {
         let message = Message::parse(frame.as_bytes().to_vec()).unwrap();
         assert_eq!(message.to_bytes(), frame, "{message:?}");
     }
-    let Message::Notification(log) = Message::parse(
-        &br#"{"jsonrpc":"2.0","method":"log","params":["x"]}"#[..],
-    )
-    .unwrap() else {
+    let Message::Notification(log) =
+        Message::parse(&br#"{"jsonrpc":"2.0","method":"log","params":["x"]}"#[..]).unwrap()
+    else {
         panic!("a notification")
     };
     assert_eq!(log.params().parse::<(String,)>().unwrap().0, "x");
@@ -331,8 +360,14 @@ fn messages_parse_from_frames_and_serialize_back_as_they_were() {
         ("{", ErrorObject::PARSE_ERROR),
         ("[]", ErrorObject::INVALID_REQUEST),
         ("42", ErrorObject::INVALID_REQUEST),
-        (r#"{"jsonrpc":"2.0","result":1}"#, ErrorObject::INVALID_REQUEST),
-        (r#"[{"jsonrpc":"2.0","id":1,"method":2}]"#, ErrorObject::INVALID_REQUEST),
+        (
+            r#"{"jsonrpc":"2.0","result":1}"#,
+            ErrorObject::INVALID_REQUEST,
+        ),
+        (
+            r#"[{"jsonrpc":"2.0","id":1,"method":2}]"#,
+            ErrorObject::INVALID_REQUEST,
+        ),
     ] {
         let err = Message::parse(bad.as_bytes().to_vec()).unwrap_err();
         assert_eq!(err.code(), code, "{bad}: {err}");

@@ -12,12 +12,15 @@ use std::{
 use futures::{SinkExt, StreamExt, stream};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use support::{PATIENCE, endpoint, wire::Wire};
+use support::{
+    PATIENCE, endpoint,
+    wire::{Wire, serve},
+};
 use tokio::time::timeout;
 use tokio_util::codec::{Framed, LinesCodec};
 use tower::{BoxError, ServiceBuilder, service_fn};
 use tower_ipc::{
-    Endpoint, Server,
+    Server,
     codec::JsonCodec,
     jsonrpc::{
         Broadcast, Call, Context, ErrorObject, JsonRpc, Overflow, Response, Router, Subscription,
@@ -48,18 +51,6 @@ fn router() -> Router {
         .method("whoami", |cx: Context, (): ()| async move {
             Ok::<_, ErrorObject>(cx.peer_info().pid())
         })
-}
-
-async fn serve<S>(endpoint: &Endpoint, protocol: JsonRpc, service: S) -> tokio::task::JoinHandle<()>
-where
-    S: tower::Service<Call, Response = Response> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError> + Send + 'static,
-{
-    let listener = endpoint.bind().await.unwrap();
-    tokio::spawn(async move {
-        let _ = tower_ipc::serve(listener, protocol, service).await;
-    })
 }
 
 #[tokio::test]

@@ -8,25 +8,12 @@ mod support;
 
 use futures::{StreamExt as _, stream};
 use serde_json::{Value, json};
-use support::{endpoint, wire::Wire};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tower::BoxError;
-use tower_ipc::{
-    Endpoint,
-    jsonrpc::{Call, ErrorObject, JsonRpc, Response, Router, Subscription},
+use support::{
+    endpoint,
+    wire::{Wire, serve},
 };
-
-async fn serve<S>(endpoint: &Endpoint, protocol: JsonRpc, service: S) -> tokio::task::JoinHandle<()>
-where
-    S: tower::Service<Call, Response = Response> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError> + Send + 'static,
-{
-    let listener = endpoint.bind().await.unwrap();
-    tokio::spawn(async move {
-        let _ = tower_ipc::serve(listener, protocol, service).await;
-    })
-}
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tower_ipc::jsonrpc::{ErrorObject, JsonRpc, Router, Subscription};
 
 fn geth_like() -> Router {
     Router::new()

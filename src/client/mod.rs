@@ -348,7 +348,10 @@ mod tests {
 
     use tower::{Service, ServiceExt};
 
-    use std::{pin::Pin, task::{Context, Poll}};
+    use std::{
+        pin::Pin,
+        task::{Context, Poll},
+    };
 
     use futures::{Sink, Stream};
 

@@ -11,6 +11,28 @@ use tower_ipc::{Endpoint, transport::IpcStream};
 
 use super::PATIENCE;
 
+/// Serves JSON-RPC with `service` on `endpoint` until the task is aborted.
+pub async fn serve<S>(
+    endpoint: &Endpoint,
+    protocol: tower_ipc::jsonrpc::JsonRpc,
+    service: S,
+) -> tokio::task::JoinHandle<()>
+where
+    S: tower::Service<
+            tower_ipc::jsonrpc::Call,
+            Response = tower_ipc::jsonrpc::Response,
+            Future: Send + 'static,
+            Error: Into<tower::BoxError> + Send + 'static,
+        > + Clone
+        + Send
+        + 'static,
+{
+    let listener = endpoint.bind().await.unwrap();
+    tokio::spawn(async move {
+        let _ = tower_ipc::serve(listener, protocol, service).await;
+    })
+}
+
 /// A line-oriented view of a connection: every answer of the stream framing
 /// ends with a newline.
 pub struct Wire(pub Framed<IpcStream, LinesCodec>);

@@ -218,9 +218,13 @@ where
         if self.handles_gone {
             return false;
         }
-        let waits = self
-            .shared
-            .take(self.max_in_flight, false, &mut self.outgoing, &mut self.wake, cx);
+        let waits = self.shared.take(
+            self.max_in_flight,
+            false,
+            &mut self.outgoing,
+            &mut self.wake,
+            cx,
+        );
         self.handles_gone = waits && self.shared.handles_gone();
         self.wake.drain(..).for_each(Waker::wake);
         !waits && !self.handles_gone
@@ -301,8 +305,10 @@ impl<T, M: Matching> Dispatch<T, M> {
     /// The messages taken and not written, and those written whose flush
     /// was not reported: their callers are told of the end.
     fn unsent(&mut self) -> impl Iterator<Item = M::Written> + '_ {
-        self.written
-            .drain(..)
-            .chain(self.outgoing.drain(..).filter_map(|queued| M::split(queued).1))
+        self.written.drain(..).chain(
+            self.outgoing
+                .drain(..)
+                .filter_map(|queued| M::split(queued).1),
+        )
     }
 }

@@ -384,7 +384,8 @@ impl Matching for ById {
                 };
                 self.subscribing += 1;
                 let buffer = *buffer;
-                self.pending.insert(*id, Pending::Subscribe { opened, buffer });
+                self.pending
+                    .insert(*id, Pending::Subscribe { opened, buffer });
             }
             Command::Unsubscribe {
                 subscription, id, ..
@@ -415,7 +416,12 @@ impl Matching for ById {
         !matches!(written, Written::Call(_))
     }
 
-    fn flushed(&mut self, written: Written, slots: &mut Slots<Answer>, wake: &mut Vec<Waker>) -> usize {
+    fn flushed(
+        &mut self,
+        written: Written,
+        slots: &mut Slots<Answer>,
+        wake: &mut Vec<Waker>,
+    ) -> usize {
         if let Written::Notify(slot) = written {
             wake.extend(slots.answer(slot, Ok(Answer::Written)));
         }

@@ -227,7 +227,12 @@ impl JsonRpcClient {
             }
             let id = (!request.is_notification()).then(|| self.next_id());
             let wire_id = id.map(WireId::Number);
-            write_request(&mut message, wire_id, request.method(), request.raw_params());
+            write_request(
+                &mut message,
+                wire_id,
+                request.method(),
+                request.raw_params(),
+            );
             ids.extend(id);
         }
         message.put_u8(b']');

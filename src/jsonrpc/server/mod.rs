@@ -286,8 +286,13 @@ where
             self.answers(),
         );
         let pushed = Pushed::new(outbox, context.clone());
-        let connection =
-            PerConnection::new(service, context.clone(), notifications, refused, &signals.abort);
+        let connection = PerConnection::new(
+            service,
+            context.clone(),
+            notifications,
+            refused,
+            &signals.abort,
+        );
         let connection = Connection::<_, _, _, _, FuturesUnordered<_>, _>::new(
             Framed::new(io, codec),
             connection,

@@ -106,7 +106,9 @@ where
         // No answer would carry the subscription's id.
         return Response::error(
             Id::null(),
-            ErrorObject::invalid_request("a subscription is opened by a request, not a notification"),
+            ErrorObject::invalid_request(
+                "a subscription is opened by a request, not a notification",
+            ),
         );
     };
     let items = match opening.await {
