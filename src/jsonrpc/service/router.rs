@@ -124,7 +124,7 @@ impl tower::Service<Call> for Router {
                 ErrorObject::method_not_found(call.method()),
             ),
         };
-        RouteFuture(Inner::Ready(Some(answer)))
+        RouteFuture(Inner::Ready(Some(Box::new(answer))))
     }
 }
 
@@ -154,7 +154,9 @@ impl fmt::Debug for Router {
 pub struct RouteFuture(Inner);
 
 enum Inner {
-    Ready(Option<Response>),
+    // Boxed: an error or an unsubscription, rarely taken, need not make
+    // every request's future larger.
+    Ready(Option<Box<Response>>),
     Running(BoxFuture<'static, Response>),
 }
 
@@ -163,7 +165,7 @@ impl Future for RouteFuture {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         match &mut self.0 {
-            Inner::Ready(answer) => Poll::Ready(Ok(answer
+            Inner::Ready(answer) => Poll::Ready(Ok(*answer
                 .take()
                 .expect("RouteFuture polled after completion"))),
             Inner::Running(running) => running.as_mut().poll(cx).map(Ok),

@@ -1,6 +1,5 @@
-use std::{fmt, hash::Hash};
+use std::{fmt, hash::Hash, sync::Arc};
 
-use bytes::Bytes;
 use serde::{Deserialize, Serialize, de};
 use serde_json::value::RawValue;
 
@@ -28,11 +27,12 @@ pub struct Id(Repr);
 #[derive(Clone)]
 enum Repr {
     Inline { len: u8, text: [u8; INLINE] },
-    Shared(Bytes),
+    Shared(Arc<[u8]>),
 }
 
-/// The longest id kept inline: a UUID without its dashes, a 64-bit number.
-const INLINE: usize = 32;
+/// The longest id kept inline: any 64-bit number, a string of 20
+/// characters. (An `Id` is then three words, as small as a `String`.)
+const INLINE: usize = 22;
 
 impl Id {
     /// The null id.
@@ -40,17 +40,8 @@ impl Id {
         Self::copied(b"null")
     }
 
-    /// Takes an id from JSON text already known to be a string, a number or
-    /// null (the parser checked it).
-    pub(crate) fn from_raw(raw: Bytes) -> Self {
-        if raw.len() <= INLINE {
-            Self::copied(&raw)
-        } else {
-            Self(Repr::Shared(raw))
-        }
-    }
-
-    /// An id from its JSON text, copied.
+    /// An id from its JSON text, already known to be a string, a number or
+    /// null (the parser checked it), copied.
     pub(crate) fn copied(json: &[u8]) -> Self {
         match u8::try_from(json.len()) {
             Ok(len) if json.len() <= INLINE => {
@@ -58,7 +49,7 @@ impl Id {
                 text[..json.len()].copy_from_slice(json);
                 Self(Repr::Inline { len, text })
             }
-            _ => Self(Repr::Shared(Bytes::copy_from_slice(json))),
+            _ => Self(Repr::Shared(json.into())),
         }
     }
 
@@ -123,7 +114,7 @@ impl From<u64> for Id {
 impl From<&str> for Id {
     fn from(s: &str) -> Self {
         // A string always serializes.
-        Self::from_raw(Bytes::from(serde_json::to_vec(s).unwrap_or_default()))
+        Self::copied(&serde_json::to_vec(s).unwrap_or_default())
     }
 }
 

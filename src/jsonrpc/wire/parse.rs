@@ -384,7 +384,7 @@ impl<'de> serde::de::Visitor<'de> for IdSeed<'_> {
                 // wrong id would fail another caller's call.
                 let whole = id.as_ptr_range().end < self.head.as_ptr_range().end;
                 if whole && Id::is_valid_json(raw.get()) {
-                    *self.id = Some(Id::from_raw(id));
+                    *self.id = Some(Id::copied(&id));
                 }
                 return Err(serde::de::Error::custom("found the id"));
             }
