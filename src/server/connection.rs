@@ -108,14 +108,28 @@ pub(crate) trait InFlight<F: Future>: Stream<Item = F::Output> + Unpin {
     /// Whether answers leave in request order. The peer then pairs answers
     /// with requests by position, so nothing after an unanswerable request
     /// may be sent, and requests the shutdown deadline cuts short are
-    /// dropped. Unordered (tagged) requests must instead resolve promptly to
-    /// an answer that tells their caller, once the connection's abort signal
-    /// fires.
+    /// dropped. Unordered (tagged) requests are instead [given
+    /// up](GiveUp) once the connection's abort signal fires: each caller is
+    /// answered at once.
     const ORDERED: bool;
 
     fn empty() -> Self;
     fn push(&mut self, future: F);
     fn count(&self) -> usize;
+    /// At the shutdown deadline: the requests whose callers are to be told
+    /// they were given up. Every one for unordered (tagged) requests; none
+    /// for ordered ones, which are dropped (their connection closes).
+    fn into_given_up(self) -> impl Iterator<Item = F>;
+}
+
+/// A request's future that the shutdown deadline can cut short.
+pub(crate) trait GiveUp: Future {
+    /// The deadline passed with this request in flight: the answer that
+    /// tells its caller so, for a protocol whose answers carry their
+    /// request's id. `None` to go on polling it, for a future that ends
+    /// promptly on its own once the deadline has passed (or one of an
+    /// ordered protocol, whose requests in flight are dropped instead).
+    fn give_up(self: Pin<&mut Self>) -> Option<Self::Output>;
 }
 
 /// Answers in request order: pipelining for untagged protocols.
@@ -133,11 +147,15 @@ impl<F: Future> InFlight<F> for FuturesOrdered<F> {
     fn count(&self) -> usize {
         self.len()
     }
+
+    fn into_given_up(self) -> impl Iterator<Item = F> {
+        std::iter::empty()
+    }
 }
 
 /// Answers as they complete: for protocols whose answers carry the id of
 /// their request.
-impl<F: Future> InFlight<F> for FuturesUnordered<F> {
+impl<F: Future + Unpin> InFlight<F> for FuturesUnordered<F> {
     const ORDERED: bool = false;
 
     fn empty() -> Self {
@@ -150,6 +168,10 @@ impl<F: Future> InFlight<F> for FuturesUnordered<F> {
 
     fn count(&self) -> usize {
         self.len()
+    }
+
+    fn into_given_up(self) -> impl Iterator<Item = F> {
+        self.into_iter()
     }
 }
 
@@ -178,6 +200,17 @@ impl<F: Future> Future for Slot<F> {
 }
 
 impl<F> Unpin for Slot<F> {}
+
+impl<F: GiveUp> Slot<F> {
+    /// The answer its future gives when given up, and the emptied slot.
+    fn give_up(&mut self) -> Option<<Self as Future>::Output> {
+        let slot = self.slot.as_mut()?;
+        let answer = slot.as_mut().as_pin_mut()?.give_up()?;
+        let mut slot = self.slot.take()?;
+        slot.set(None);
+        Some((answer, slot))
+    }
+}
 
 /// Serves one connection: at most `max_in_flight` requests are between the
 /// decoder and the encoder at once, answered in the order `Q` keeps; messages
@@ -276,6 +309,7 @@ where
     <C as Decoder>::Error: Into<BoxError>,
     <C as Encoder<S::Response>>::Error: Into<BoxError>,
     S: Service<Req>,
+    S::Future: GiveUp,
     S::Error: Into<BoxError>,
     Q: InFlight<Slot<S::Future>>,
     P: Stream<Item = S::Response> + Unpin,
@@ -379,8 +413,16 @@ where
         // Answers already finished are still written, and count as such.
         let finished = self.done.len() as u64;
         self.stats.completed.fetch_add(finished, Ordering::Relaxed);
-        if Q::ORDERED {
-            self.in_flight = Q::empty();
+        let in_flight = std::mem::replace(&mut self.in_flight, Q::empty());
+        for mut slot in in_flight.into_given_up() {
+            // The caller is told, at once.
+            match slot.give_up() {
+                Some((answer, emptied)) => {
+                    self.free.push(emptied);
+                    self.done.push_back(answer);
+                }
+                None => self.in_flight.push(slot),
+            }
         }
         if self.read_closed.is_none() || cancelled > 0 {
             self.read_closed = Some(CloseReason::Aborted);
@@ -690,6 +732,7 @@ where
     <C as Decoder>::Error: Into<BoxError>,
     <C as Encoder<S::Response>>::Error: Into<BoxError>,
     S: Service<Req>,
+    S::Future: GiveUp,
     S::Error: Into<BoxError>,
     Q: InFlight<Slot<S::Future>>,
     P: Stream<Item = S::Response> + Unpin,

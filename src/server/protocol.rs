@@ -159,6 +159,17 @@ impl<F> Timed<F> {
     }
 }
 
+/// Requests of ordered protocols are dropped at the shutdown deadline.
+impl<F, T, E> super::connection::GiveUp for Timed<tracing::instrument::Instrumented<F>>
+where
+    F: Future<Output = Result<T, E>>,
+    E: Into<BoxError>,
+{
+    fn give_up(self: Pin<&mut Self>) -> Option<Self::Output> {
+        None
+    }
+}
+
 impl<F, T, E> Future for Timed<tracing::instrument::Instrumented<F>>
 where
     F: Future<Output = Result<T, E>>,

@@ -15,7 +15,7 @@ use futures::{
     future::{BoxFuture, Either, join_all},
 };
 use tokio::{sync::mpsc, time::Instant};
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tokio_util::sync::CancellationToken;
 use tower::{BoxError, Service, ServiceExt};
 use tracing::{Instrument, instrument::Instrumented};
 
@@ -28,6 +28,7 @@ use crate::{
         service::subscription::Outbox,
         wire::parse::{Entry, Incoming},
     },
+    server::connection::GiveUp,
 };
 
 /// What the connection writes for one frame, or of its own accord.
@@ -107,8 +108,6 @@ where
                             id: Some(id),
                             calling: self.inner.call(call).instrument(span),
                             started: started(),
-                            abort: self.abort.clone(),
-                            deadline: None,
                         };
                     }
                     // `poll_ready` reserved `inner` for this call: take it
@@ -161,16 +160,14 @@ pin_project_lite::pin_project! {
     /// costs no allocation of its own here.
     #[project = CallProjection]
     pub(super) enum CallFuture<F> {
-        /// A request (it has an id) in the inner service. The shutdown
-        /// deadline is watched only once the request is found pending, so a
-        /// request answered at once costs nothing for it.
+        /// A request (it has an id) in the inner service. Past the
+        /// shutdown deadline the connection [gives it up](GiveUp), so it
+        /// watches nothing of its own for it.
         Calling {
             id: Option<Id>,
             #[pin]
             calling: Instrumented<F>,
             started: Option<Instant>,
-            abort: Arc<CancellationToken>,
-            deadline: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
         },
         /// An answer known at once.
         Ready { answer: Option<Outgoing> },
@@ -191,20 +188,10 @@ where
                 id,
                 mut calling,
                 started,
-                abort,
-                deadline,
             } => {
-                let answer = match calling.as_mut().poll(cx) {
-                    // With an id, `settle` never names the method.
-                    Poll::Ready(outcome) => settle(id.take(), "", outcome),
-                    Poll::Pending => {
-                        let deadline = deadline.get_or_insert_with(|| {
-                            Box::pin(CancellationToken::clone(abort).cancelled_owned())
-                        });
-                        std::task::ready!(deadline.as_mut().poll(cx));
-                        id.take().map(cancelled)
-                    }
-                };
+                let outcome = std::task::ready!(calling.as_mut().poll(cx));
+                // With an id, `settle` never names the method.
+                let answer = settle(id.take(), "", outcome);
                 {
                     let _in_span = calling.span().enter();
                     log_outcome(*started, answer.as_ref());
@@ -215,6 +202,33 @@ where
                 .take()
                 .expect("CallFuture polled after completion"))),
             CallProjection::Boxed { boxed } => boxed.as_mut().poll(cx),
+        }
+    }
+}
+
+impl<F, E> GiveUp for CallFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+    E: Into<BoxError>,
+{
+    /// A request is answered with an error that says the server gave up on
+    /// it; a boxed future watches the deadline itself.
+    fn give_up(self: Pin<&mut Self>) -> Option<Self::Output> {
+        match self.project() {
+            CallProjection::Calling {
+                id,
+                calling,
+                started,
+            } => {
+                let answer = id.take().map(cancelled);
+                {
+                    let _in_span = calling.span().enter();
+                    log_outcome(*started, answer.as_ref());
+                }
+                Some(Ok(answer.map_or(Outgoing::Nothing, Outgoing::One)))
+            }
+            CallProjection::Ready { answer } => answer.take().map(Ok),
+            CallProjection::Boxed { .. } => None,
         }
     }
 }
