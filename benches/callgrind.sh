@@ -28,7 +28,7 @@ mkfifo "$fifo"
 
 TOWER_IPC_BENCH_ROLE=server TOWER_IPC_BENCH_CONTENDER=$contender \
 TOWER_IPC_BENCH_ENDPOINT=$sock \
-    valgrind --tool=callgrind --callgrind-out-file="$out/$name.%p" "$bin" >"$fifo" 2>"$out/$name.log" &
+    valgrind --tool=callgrind ${CALLGRIND_ARGS:-} --callgrind-out-file="$out/$name.%p" "$bin" >"$fifo" 2>"$out/$name.log" &
 server=$!
 trap 'kill $server 2>/dev/null; rm -f "$fifo" "$sock"' EXIT
 read -r ready <"$fifo"

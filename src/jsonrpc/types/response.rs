@@ -4,7 +4,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::{ErrorObject, Id};
-use crate::jsonrpc::wire::write::write_json;
+use crate::jsonrpc::wire::write::{write_json, write_value};
 
 /// The answer to a JSON-RPC request: a result or an [`ErrorObject`], for the
 /// request's [`Id`]. Plain data, as it is on the wire.
@@ -62,7 +62,7 @@ impl Response {
     pub fn result<T: Serialize + ?Sized>(id: Id, value: &T) -> Self {
         // Room for a short string or a small object without a reallocation.
         let mut json = Vec::with_capacity(128);
-        match serde_json::to_writer(&mut json, value) {
+        match write_value(&mut json, value) {
             Ok(()) => Self {
                 id,
                 outcome: Outcome::Result(ResultJson::Serialized(json)),
