@@ -80,6 +80,7 @@ impl ServerCodec {
     /// newlines and its line has arrived: read in one pass, and split off
     /// `src` only once it is known to be one whole value, which is the frame
     /// the framing would have cut. Anything else is left to the framing.
+    #[inline]
     fn from_line(&mut self, src: &mut BytesMut) -> Option<Incoming> {
         if !self.lines {
             return None;
@@ -109,6 +110,7 @@ impl ServerCodec {
         Some(incoming)
     }
 
+    #[inline]
     fn judged(&mut self, mut incoming: Incoming) -> Incoming {
         self.bad_input.judge(&mut incoming);
         incoming

@@ -42,6 +42,7 @@ impl Id {
 
     /// An id from its JSON text, already known to be a string, a number or
     /// null (the parser checked it), copied.
+    #[inline]
     pub(crate) fn copied(json: &[u8]) -> Self {
         match u8::try_from(json.len()) {
             Ok(len) if json.len() <= INLINE => {

@@ -58,6 +58,7 @@ pub(crate) enum MethodParts {
 
 impl RequestParts {
     /// The request, with the frame its parts were found in.
+    #[inline]
     pub(crate) fn in_frame(self, frame: Bytes) -> Request {
         Request {
             id: self.id,

@@ -95,6 +95,7 @@ pub(crate) enum FoundEntry {
 
 impl Found {
     /// The messages, with the frame their parts are slices of.
+    #[inline]
     pub(crate) fn in_frame(self, frame: Bytes) -> Incoming {
         match self {
             Self::Single(entry) => Incoming::Single(entry.in_frame(frame)),
@@ -110,6 +111,7 @@ impl Found {
 }
 
 impl FoundEntry {
+    #[inline]
     fn in_frame(self, frame: Bytes) -> Entry {
         match self {
             Self::Request(parts) => Entry::Request(parts.in_frame(frame)),
