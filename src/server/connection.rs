@@ -13,6 +13,7 @@ use std::{
     time::Duration,
 };
 
+use bytes::BytesMut;
 use futures::{
     Sink, Stream,
     stream::{FuturesOrdered, FuturesUnordered},
@@ -283,6 +284,50 @@ pub(crate) trait AtCap<Req, Resp>: Send {
     fn answer(&mut self, frame: Req) -> Option<Resp>;
 }
 
+/// The room a connection reads into, and writes its answers into, while it
+/// is busy: a burst of requests is read at once (128 JSON-RPC requests of
+/// 100 bytes, say), and its answers written at once. An idle connection
+/// holds neither buffer: each is allocated when there is something to read
+/// or write, and freed once it is empty again.
+const READ_BUFFER: usize = 16 * 1024;
+const WRITE_BUFFER: usize = 32 * 1024;
+/// Answers are flushed once this much is waiting (below the write buffer's
+/// size, so the answer that crosses it seldom makes the buffer grow).
+const FLUSH_AT: usize = 24 * 1024;
+
+/// Gives `buffer` room for `capacity` bytes if it has none (it was
+/// released while the connection was idle).
+fn ensure(buffer: &mut BytesMut, capacity: usize) {
+    if buffer.capacity() == 0 {
+        buffer.reserve(capacity);
+    }
+}
+
+/// Frees an empty buffer's memory.
+fn release(buffer: &mut BytesMut) {
+    if buffer.is_empty() && buffer.capacity() > 0 {
+        *buffer = BytesMut::new();
+    }
+}
+
+/// The next frame, read into a buffer allocated for the read; an empty
+/// buffer is released when nothing more is there to read.
+fn poll_frame<T, C>(
+    framed: &mut Framed<T, C>,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<<C as Decoder>::Item, <C as Decoder>::Error>>>
+where
+    T: AsyncRead + Unpin,
+    C: Decoder,
+{
+    ensure(framed.read_buffer_mut(), READ_BUFFER);
+    let read = Pin::new(&mut *framed).poll_next(cx);
+    if read.is_pending() {
+        release(framed.read_buffer_mut());
+    }
+    read
+}
+
 /// The limits a connection runs with.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {
@@ -324,6 +369,10 @@ where
         at_cap: Option<Box<dyn AtCap<Req, S::Response>>>,
     ) -> Self {
         let now = Instant::now();
+        let mut framed = framed;
+        // Answers are flushed together up to this much, as many as a burst of
+        // requests read at once makes.
+        framed.set_backpressure_boundary(FLUSH_AT);
         Self {
             framed,
             service,
@@ -384,6 +433,7 @@ where
                 Poll::Ready(Ok(())) => {
                     self.needs_flush = false;
                     self.stalled_since = None;
+                    release(self.framed.write_buffer_mut());
                 }
                 Poll::Ready(Err(err)) => return Poll::Ready(CloseReason::Io(err.into())),
                 Poll::Pending => {
@@ -473,6 +523,10 @@ where
         Poll::Pending
     }
 
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Req, <C as Decoder>::Error>>> {
+        poll_frame(&mut self.framed, cx)
+    }
+
     /// Reads frames and starts their requests while the service and the cap
     /// allow. Returns whether anything changed.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> bool {
@@ -491,7 +545,7 @@ where
                         progress |= self.read_past_cap(cx);
                         break;
                     }
-                    let read = Pin::new(&mut self.framed).poll_next(cx);
+                    let read = self.poll_frame(cx);
                     if read.is_ready() {
                         progress = true;
                     }
@@ -555,7 +609,7 @@ where
             && self.done.len() < self.limits.max_in_flight
             && self.read_closed.is_none()
         {
-            match Pin::new(&mut self.framed).poll_next(cx) {
+            match poll_frame(&mut self.framed, cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Some(answer) = at_cap.answer(frame) {
                         self.done.push_back(Ok(answer));
@@ -680,7 +734,10 @@ where
     /// that cannot be encoded closes the connection; returns false then.
     fn send(&mut self, answer: Result<S::Response, S::Error>, is_answer: bool) -> bool {
         let failure = match answer {
-            Ok(response) => match Pin::new(&mut self.framed).start_send(response) {
+            Ok(response) => match {
+                ensure(self.framed.write_buffer_mut(), WRITE_BUFFER);
+                Pin::new(&mut self.framed).start_send(response)
+            } {
                 Ok(()) => {
                     if is_answer && !self.aborted {
                         self.completed += 1;
