@@ -28,7 +28,11 @@ use tokio_util::{
 };
 use tower::{BoxError, Service};
 
-use super::{summary::Stats, watch::Watch};
+use super::{
+    buffer::{FLUSH_AT, Metered, ReadRoom, trim_write},
+    summary::Stats,
+    watch::Watch,
+};
 
 /// Why a connection ended.
 #[derive(Debug)]
@@ -227,7 +231,9 @@ pub(crate) struct Connection<T, C, S, Req, Q, P = Never<<S as Service<Req>>::Res
 where
     S: Service<Req>,
 {
-    framed: Framed<T, C>,
+    framed: Framed<Metered<T>, C>,
+    /// How much the next read may take.
+    read_room: ReadRoom,
     service: S,
     in_flight: Q,
     /// Answers that were ready as soon as their request was read (the
@@ -284,50 +290,6 @@ pub(crate) trait AtCap<Req, Resp>: Send {
     fn answer(&mut self, frame: Req) -> Option<Resp>;
 }
 
-/// The room a connection reads into, and writes its answers into, while it
-/// is busy: a burst of requests is read at once (128 JSON-RPC requests of
-/// 100 bytes, say), and its answers written at once. An idle connection
-/// holds neither buffer: each is allocated when there is something to read
-/// or write, and freed once it is empty again.
-const READ_BUFFER: usize = 16 * 1024;
-const WRITE_BUFFER: usize = 32 * 1024;
-/// Answers are flushed once this much is waiting (below the write buffer's
-/// size, so the answer that crosses it seldom makes the buffer grow).
-const FLUSH_AT: usize = 24 * 1024;
-
-/// Gives `buffer` room for `capacity` bytes if it has none (it was
-/// released while the connection was idle).
-fn ensure(buffer: &mut BytesMut, capacity: usize) {
-    if buffer.capacity() == 0 {
-        buffer.reserve(capacity);
-    }
-}
-
-/// Frees an empty buffer's memory.
-fn release(buffer: &mut BytesMut) {
-    if buffer.is_empty() && buffer.capacity() > 0 {
-        *buffer = BytesMut::new();
-    }
-}
-
-/// The next frame, read into a buffer allocated for the read; an empty
-/// buffer is released when nothing more is there to read.
-fn poll_frame<T, C>(
-    framed: &mut Framed<T, C>,
-    cx: &mut Context<'_>,
-) -> Poll<Option<Result<<C as Decoder>::Item, <C as Decoder>::Error>>>
-where
-    T: AsyncRead + Unpin,
-    C: Decoder,
-{
-    ensure(framed.read_buffer_mut(), READ_BUFFER);
-    let read = Pin::new(&mut *framed).poll_next(cx);
-    if read.is_pending() {
-        release(framed.read_buffer_mut());
-    }
-    read
-}
-
 /// The limits a connection runs with.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {
@@ -360,7 +322,8 @@ where
     P: Stream<Item = S::Response> + Unpin,
 {
     pub(crate) fn new(
-        framed: Framed<T, C>,
+        io: T,
+        codec: C,
         service: S,
         limits: Limits,
         signals: &Signals,
@@ -369,12 +332,14 @@ where
         at_cap: Option<Box<dyn AtCap<Req, S::Response>>>,
     ) -> Self {
         let now = Instant::now();
-        let mut framed = framed;
-        // Answers are flushed together up to this much, as many as a burst of
-        // requests read at once makes.
+        // The buffers are sized by the traffic (see `buffer`): they start
+        // empty.
+        let mut framed = Framed::with_capacity(Metered::new(io), codec, 0);
+        *framed.write_buffer_mut() = BytesMut::new();
         framed.set_backpressure_boundary(FLUSH_AT);
         Self {
             framed,
+            read_room: ReadRoom::new(),
             service,
             in_flight: Q::empty(),
             done: VecDeque::new(),
@@ -408,6 +373,11 @@ where
     fn poll_dispatch(&mut self, cx: &mut Context<'_>) -> Poll<CloseReason> {
         self.push_pending = false;
         self.read_pending = false;
+        if self.read_closed.is_none() {
+            let filled = self.framed.get_mut().take_filled();
+            self.read_room
+                .prepare(filled, self.framed.read_buffer_mut());
+        }
         if !self.aborted && self.abort.poll_cancelled(cx) {
             self.abort_in_flight();
         }
@@ -433,7 +403,7 @@ where
                 Poll::Ready(Ok(())) => {
                     self.needs_flush = false;
                     self.stalled_since = None;
-                    release(self.framed.write_buffer_mut());
+                    trim_write(self.framed.write_buffer_mut());
                 }
                 Poll::Ready(Err(err)) => return Poll::Ready(CloseReason::Io(err.into())),
                 Poll::Pending => {
@@ -523,10 +493,6 @@ where
         Poll::Pending
     }
 
-    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Req, <C as Decoder>::Error>>> {
-        poll_frame(&mut self.framed, cx)
-    }
-
     /// Reads frames and starts their requests while the service and the cap
     /// allow. Returns whether anything changed.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> bool {
@@ -545,7 +511,7 @@ where
                         progress |= self.read_past_cap(cx);
                         break;
                     }
-                    let read = self.poll_frame(cx);
+                    let read = Pin::new(&mut self.framed).poll_next(cx);
                     if read.is_ready() {
                         progress = true;
                     }
@@ -609,7 +575,7 @@ where
             && self.done.len() < self.limits.max_in_flight
             && self.read_closed.is_none()
         {
-            match poll_frame(&mut self.framed, cx) {
+            match Pin::new(&mut self.framed).poll_next(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Some(answer) = at_cap.answer(frame) {
                         self.done.push_back(Ok(answer));
@@ -734,10 +700,7 @@ where
     /// that cannot be encoded closes the connection; returns false then.
     fn send(&mut self, answer: Result<S::Response, S::Error>, is_answer: bool) -> bool {
         let failure = match answer {
-            Ok(response) => match {
-                ensure(self.framed.write_buffer_mut(), WRITE_BUFFER);
-                Pin::new(&mut self.framed).start_send(response)
-            } {
+            Ok(response) => match Pin::new(&mut self.framed).start_send(response) {
                 Ok(()) => {
                     if is_answer && !self.aborted {
                         self.completed += 1;

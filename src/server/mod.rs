@@ -46,6 +46,7 @@
 //! [`ServiceBuilder::map_result`](tower::ServiceBuilder::map_result)).
 
 pub mod authorize;
+mod buffer;
 mod builder;
 pub(crate) mod connection;
 mod events;

@@ -8,7 +8,7 @@ use std::{
 
 use futures::stream::FuturesOrdered;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_util::codec::{Decoder, Encoder, Framed};
+use tokio_util::codec::{Decoder, Encoder};
 use tower::{BoxError, Service};
 use tracing::Instrument;
 
@@ -97,7 +97,8 @@ where
             ..
         } = connection;
         let connection = Connection::<_, _, _, _, FuturesOrdered<_>>::new(
-            Framed::new(io, self.clone()),
+            io,
+            self.clone(),
             Traced::new(service),
             limits,
             &signals,

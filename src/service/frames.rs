@@ -18,7 +18,7 @@ use tokio::{
     io::{AsyncRead, AsyncWrite},
     sync::oneshot,
 };
-use tokio_util::codec::{Decoder, Encoder, Framed};
+use tokio_util::codec::{Decoder, Encoder};
 use tower::{BoxError, Service};
 
 use super::{ServiceInfo, subscriptions::Subscriptions};
@@ -163,7 +163,8 @@ where
             subscriptions,
         };
         let connection = Connection::<_, _, _, _, FuturesOrdered<_>, _>::new(
-            Framed::new(io, codec),
+            io,
+            codec,
             Traced::new(service),
             limits,
             &signals,

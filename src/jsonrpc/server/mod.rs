@@ -23,7 +23,6 @@ use tokio::{
     io::{AsyncRead, AsyncWrite, AsyncWriteExt},
     sync::mpsc,
 };
-use tokio_util::codec::Framed;
 use tower::{BoxError, Service, ServiceExt};
 
 use self::{
@@ -294,7 +293,8 @@ where
             &signals.abort,
         );
         let connection = Connection::<_, _, _, _, FuturesUnordered<_>, _>::new(
-            Framed::new(io, codec),
+            io,
+            codec,
             connection,
             limits,
             &signals,
