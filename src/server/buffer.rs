@@ -4,9 +4,10 @@
 //! The read buffer starts small and doubles while reads fill it, so a peer
 //! that keeps many requests in flight has each burst read with one system
 //! call, and one that sends a request at a time (or one, then idles) holds a
-//! small buffer. The write buffer grows to what a burst's answers take.
-//! Either is freed, once empty, if a large message made it larger than a
-//! burst needs.
+//! small buffer. Answers are flushed every 8 KiB (as tokio-util's `Framed`
+//! does), so the peer reads the first of a burst's answers while the rest
+//! are made; the write buffer grows to what that takes. Either buffer is
+//! freed, once empty, if a large message made it larger than a burst needs.
 
 use std::{
     io,
@@ -24,8 +25,12 @@ const MIN_READ: usize = 2 * 1024;
 const MAX_READ: usize = 64 * 1024;
 /// A write buffer larger than this is freed once flushed.
 const MAX_WRITE: usize = 64 * 1024;
-/// Answers are flushed together up to this much.
-pub(super) const FLUSH_AT: usize = 24 * 1024;
+/// Answers are flushed once this much of them waits. (Flushing a burst's
+/// answers all at once saves a system call, but the peer then waits for
+/// the last of them before it reads the first: one connection with 128
+/// requests in flight measured 0.78x of the hand-written loop's throughput
+/// that way, against 0.89x like this.)
+pub(super) const FLUSH_AT: usize = 8 * 1024;
 
 /// A connection's transport, noting whether a read filled all the room it
 /// was given (the peer had more to send).

@@ -413,7 +413,9 @@ impl StreamDecoder {
             return None;
         }
         let start = src.iter().position(|&b| !is_space(b)).unwrap_or(src.len());
-        src.advance(start);
+        if start > 0 {
+            src.advance(start);
+        }
         memchr(b'\n', &src[..src.len().min(max.saturating_add(1))])
     }
 

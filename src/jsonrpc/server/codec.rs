@@ -91,7 +91,11 @@ impl ServerCodec {
             self.lines = false;
             return None;
         };
-        Some(found.in_frame(src.split_to(len).freeze()))
+        // The line goes with the frame, its newline too, which the framing
+        // would otherwise skip before the next value.
+        let mut frame = src.split_to(line + 1).freeze();
+        frame.truncate(len);
+        Some(found.in_frame(frame))
     }
 
     fn incoming(&mut self, frame: Option<JsonFrame>, src: &BytesMut) -> Option<Incoming> {
@@ -112,7 +116,12 @@ impl ServerCodec {
 
     #[inline]
     fn judged(&mut self, mut incoming: Incoming) -> Incoming {
-        self.bad_input.judge(&mut incoming);
+        if let Incoming::Single(Entry::Request(_)) = &incoming {
+            // The common case, without the call.
+            self.bad_input.in_a_row = 0;
+        } else {
+            self.bad_input.judge(&mut incoming);
+        }
         incoming
     }
 
