@@ -7,7 +7,7 @@
 //! ENDPOINT is a portable name (`my-echo`: a socket in the runtime directory
 //! on Unix, `\\.\pipe\my-echo` on Windows), a socket path, a pipe name, or
 //! `tcp://127.0.0.1:7000`. Try it with `examples/echo_client.rs`, or with
-//! the command-line tool (`--features cli`):
+//! the command-line tool (`cargo install --path cli`):
 //!
 //! ```text
 //! tower-ipc --framing length-prefixed call ENDPOINT hello

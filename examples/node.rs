@@ -7,7 +7,7 @@
 //! cargo run --example node                       # the portable name `tower-ipc-node`
 //! ```
 //!
-//! Then, from another terminal (`--features cli`):
+//! Then, from another terminal (`cargo install --path cli`):
 //!
 //! ```text
 //! tower-ipc call /tmp/node.ipc eth_chainId

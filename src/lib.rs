@@ -78,7 +78,7 @@
 //! | decide who may connect | [`transport::BindOptions`] (socket mode, group, pipe descriptor), [`server::authorize`] (a policy over the caller's uid, gid, pid) |
 //! | start and supervise a child process | [`process`], `examples/supervisor.rs` |
 //! | talk to C programs on message-type Windows pipes (ipc.h) | `examples/ipch.rs`, [`codec::PerMessage`], [`codec::NulTerminated`], message mode in [`transport::BindOptions`] and [`transport::ConnectOptions`] |
-//! | poke an endpoint from a shell, serve a demo, measure round trips | the `tower-ipc` command-line tool (feature `cli`): `cargo install --path . --features cli`, then `tower-ipc --help` |
+//! | poke an endpoint from a shell, serve a demo, measure round trips | the `tower-ipc` command-line tool, the workspace's `tower-ipc-cli` package: `cargo install --path cli`, then `tower-ipc --help` |
 //!
 //! # Features
 //!
@@ -87,24 +87,24 @@
 //!   `postcard` and `json` add its formats.
 //! - `macros`: `#[tower_ipc::service]` and the `service` module (implies
 //!   `json-rpc` and `json`).
-//! - `cli`: the `tower-ipc` binary (clap); the library is the same with or
-//!   without it.
 //!
 //! # Layers
 //!
-//! Each layer knows only the one below it:
+//! Each module uses only the ones below it (`ARCHITECTURE.md` in the
+//! repository walks one request through them; `tests/layers.rs` checks the
+//! rule):
 //!
-//! | module | role |
-//! |---|---|
-//! | [`Endpoint`] | one portable name: a Unix socket, a Windows named pipe, or TCP |
-//! | [`transport`] | listeners that accept connections with the peer's identity ([`PeerInfo`](transport::PeerInfo)); who may connect ([`BindOptions`](transport::BindOptions)); byte streams; pipes to and from child processes |
-//! | [`codec`] | framing: bytes to frames and back, with a maximum frame length |
-//! | [`server`] | serves a [`tower::Service`] on a listener through a codec, pipelined, with limits, graceful shutdown and events; [`server::authorize`] refuses callers by identity |
-//! | [`client`] | a connection as a [`tower::Service`], pipelined and shareable |
-//! | `jsonrpc` | JSON-RPC 2.0: router, batches, subscriptions, typed client (feature `json-rpc`, on by default) |
-//! | `typed` | serde types through a format (postcard, JSON) in any codec's frames (feature `typed`) |
-//! | `service` | services defined by a trait: generated servers and clients over JSON-RPC or typed frames (feature `macros`) |
-//! | [`process`] | child processes: lifetime events, waiting until ready, a supervisor that restarts |
+//! | layer | module | role |
+//! |---|---|---|
+//! | 5 | `service` | services defined by a trait: generated servers and clients over JSON-RPC or typed frames (feature `macros`) |
+//! | 4 | `jsonrpc` | JSON-RPC 2.0: router, batches, subscriptions, typed client, calls in both directions (feature `json-rpc`, on by default) |
+//! | 4 | `typed` | serde types through a format (postcard, JSON) in any codec's frames (feature `typed`) |
+//! | 4 | [`process`] | child processes: lifetime events, waiting until ready, a supervisor that restarts |
+//! | 3 | [`server`] | serves a [`tower::Service`] on a listener through a protocol (any codec, JSON-RPC), pipelined, with limits, graceful shutdown and events; [`server::authorize`] refuses callers by identity |
+//! | 3 | [`client`] | a connection as a [`tower::Service`], pipelined and shareable, that can reconnect |
+//! | 2 | [`codec`] | framing: bytes to frames and back, with a maximum frame length |
+//! | 1 | [`transport`] | [`Endpoint`], one portable name (a Unix socket, a Windows named pipe, TCP); listeners that accept connections with the peer's identity ([`PeerInfo`](transport::PeerInfo)); who may connect ([`BindOptions`](transport::BindOptions)); byte streams; pipes to a child ([`transport::child`]) and to the parent ([`PipeStream`](transport::PipeStream)) |
+//! | 0 | `sys` (private) | the operating-system calls tokio and std do not wrap: the only module with `unsafe` code |
 //!
 //! # Security
 //!
@@ -143,7 +143,6 @@
 
 pub mod client;
 pub mod codec;
-mod endpoint;
 #[cfg(feature = "json-rpc")]
 pub mod jsonrpc;
 pub mod process;
@@ -156,13 +155,13 @@ pub mod transport;
 pub mod typed;
 
 pub use client::Client;
-pub use endpoint::Endpoint;
 pub use server::{Server, serve};
 /// Defines a service by a trait of `async fn`s: generates its server (a
 /// [`tower::Service`] for [`serve`]) and a typed client, over JSON-RPC or
 /// typed frames. See the [`service`](mod@service) module (feature `macros`).
 #[cfg(feature = "macros")]
 pub use tower_ipc_macros::service;
+pub use transport::Endpoint;
 
 /// The README's code blocks, compiled and run as doc tests.
 #[cfg(all(doctest, feature = "macros", feature = "postcard"))]

@@ -611,10 +611,10 @@ mod children {
         use serde_json::{Value, json};
         use tower_ipc::{
             codec::{JsonCodec, JsonFraming},
-            jsonrpc::{Context, ErrorObject, JsonRpc, Router},
+            jsonrpc::{CallContext, ErrorObject, JsonRpc, Router},
         };
 
-        let router = Router::new().method("initialize", |cx: Context, (): ()| async move {
+        let router = Router::new().method("initialize", |cx: CallContext, (): ()| async move {
             cx.peer()
                 .notify(
                     "window/logMessage",
@@ -682,7 +682,8 @@ mod children {
         });
         let served = Server::new()
             .serve_connection(stdio, LengthPrefixed::new(), service)
-            .await;
+            .await
+            .map_err(std::io::Error::from);
         match served {
             Ok(()) => eprintln!("worker {pid}: stdin closed; every answer was written"),
             Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => {

@@ -14,14 +14,14 @@ use std::{
 use futures::StreamExt;
 use serde_json::{Value, json};
 use support::{PATIENCE, endpoint, wire::Wire};
-use tokio::time::timeout;
+use tokio::{io::AsyncWriteExt, time::timeout};
 use tower::{Service, ServiceExt};
 use tower_ipc::{
-    Endpoint,
+    Endpoint, Server,
     codec::{JsonCodec, JsonFraming},
     jsonrpc::{
-        CallError, Context, ErrorObject, Id, JsonRpc, JsonRpcClient, Message, Request, Response,
-        Router, Subscription,
+        CallContext, CallError, ErrorObject, Id, JsonRpc, JsonRpcClient, Message, Request,
+        Response, Router, Subscription,
     },
 };
 
@@ -30,7 +30,7 @@ use tower_ipc::{
 /// of the client.
 fn language_server() -> Router {
     Router::new()
-        .method("initialize", |cx: Context, (): ()| async move {
+        .method("initialize", |cx: CallContext, (): ()| async move {
             cx.peer()
                 .notify(
                     "window/logMessage",
@@ -52,7 +52,7 @@ fn language_server() -> Router {
                 .map_err(ErrorObject::internal_error)?;
             Ok::<_, ErrorObject>(json!({ "settings": settings }))
         })
-        .method("ask", |cx: Context, (method,): (String,)| async move {
+        .method("ask", |cx: CallContext, (method,): (String,)| async move {
             match cx.peer().call::<Value, _>(&method, ()).await {
                 Ok(answer) => Ok::<_, ErrorObject>(json!({ "answer": answer })),
                 Err(CallError::Rpc(err)) => Ok(json!({ "code": err.code() })),
@@ -152,7 +152,7 @@ async fn a_client_without_a_service_answers_the_servers_calls_with_method_not_fo
 fn doubling_via_the_client() -> Router {
     Router::new().method(
         "double_via_client",
-        |cx: Context, (n,): (u64,)| async move {
+        |cx: CallContext, (n,): (u64,)| async move {
             let tripled: u64 = cx
                 .peer()
                 .call("triple", (n,))
@@ -238,7 +238,7 @@ async fn a_handlers_calls_fail_at_once_when_its_client_goes() {
     let endpoint = endpoint("peers-gone");
     let (started, mut call_started) = tokio::sync::mpsc::channel(1);
     let (done, mut call_done) = tokio::sync::mpsc::channel(1);
-    let server = Router::new().method("hang_up_on_me", move |cx: Context, (): ()| {
+    let server = Router::new().method("hang_up_on_me", move |cx: CallContext, (): ()| {
         let (started, done) = (started.clone(), done.clone());
         async move {
             let calling = cx.peer().call::<Value, _>("never_answered", ());
@@ -372,4 +372,87 @@ fn messages_parse_from_frames_and_serialize_back_as_they_were() {
         let err = Message::parse(bad.as_bytes().to_vec()).unwrap_err();
         assert_eq!(err.code(), code, "{bad}: {err}");
     }
+}
+
+#[tokio::test]
+async fn an_ordered_notifications_handler_calls_the_client_and_is_answered() {
+    let endpoint = endpoint("peers-ordered");
+    // As a language server's `initialized`: a notification whose handler
+    // asks the client for its settings, then tells it what it got.
+    let router = Router::new()
+        .method("initialized", |cx: CallContext, (): ()| async move {
+            let settings: Value = cx
+                .peer()
+                .call("workspace/configuration", [json!({ "section": "demo" })])
+                .await
+                .map_err(ErrorObject::internal_error)?;
+            let message = json!({ "message": settings.to_string() });
+            cx.peer()
+                .notify("window/logMessage", [message])
+                .await
+                .map_err(ErrorObject::internal_error)?;
+            Ok::<_, ErrorObject>(())
+        })
+        .method(
+            "initialize",
+            |(): ()| async move { Ok::<_, ErrorObject>(1) },
+        );
+    serve(
+        &endpoint,
+        JsonRpc::new().ordered_notifications(true),
+        router,
+    )
+    .await;
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let client = JsonRpcClient::builder()
+        .serve(editor(log.clone()))
+        .connect(&endpoint)
+        .await
+        .unwrap();
+    let _: Value = client.call("initialize", ()).await.unwrap();
+    client.notify("initialized", ()).await.unwrap();
+    support::eventually("the log message", || log.lock().unwrap().len() == 1).await;
+    assert_eq!(*log.lock().unwrap(), [r#"[{"asked":1,"tabSize":4}]"#]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_queued_notifications_calls_to_a_peer_gone_by_then_fail_and_serving_ends() {
+    // The client sends two notifications and leaves. The first handler
+    // first asks for its peer once the connection has ended (time moves
+    // only when every task is idle), the second after the first: their
+    // calls fail at once, instead of waiting for ever on a connection
+    // nobody drives, and serving ends once both are handled.
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let router = {
+        let asked = asked.clone();
+        Router::new().method("ask", move |cx: CallContext, (n,): (u64,)| {
+            let asked = asked.clone();
+            async move {
+                if n == 0 {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                let answer = cx.peer().call::<Value, _>("anything", ()).await;
+                asked
+                    .lock()
+                    .unwrap()
+                    .push(answer.map_err(|err| err.is_closed()));
+                Ok::<_, ErrorObject>(())
+            }
+        })
+    };
+    let (mut client, io) = tokio::io::duplex(64 * 1024);
+    let protocol = JsonRpc::new().ordered_notifications(true);
+    let serving = tokio::spawn(Server::new().serve_connection(io, protocol, router));
+    let notes = concat!(
+        r#"{"jsonrpc":"2.0","method":"ask","params":[0]}"#,
+        r#"{"jsonrpc":"2.0","method":"ask","params":[1]}"#,
+    );
+    client.write_all(notes.as_bytes()).await.unwrap();
+    client.shutdown().await.unwrap();
+    timeout(PATIENCE, serving)
+        .await
+        .expect("served in time")
+        .unwrap()
+        .unwrap();
+    assert_eq!(*asked.lock().unwrap(), [Err(true), Err(true)]);
 }

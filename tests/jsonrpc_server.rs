@@ -23,7 +23,8 @@ use tower_ipc::{
     Server,
     codec::JsonCodec,
     jsonrpc::{
-        Broadcast, Call, Context, ErrorObject, JsonRpc, Overflow, Response, Router, Subscription,
+        Broadcast, Call, CallContext, ErrorObject, JsonRpc, Overflow, Response, Router,
+        Subscription,
     },
 };
 
@@ -48,7 +49,7 @@ fn router() -> Router {
         .method("fail", |(): ()| async move {
             Err::<(), _>(ErrorObject::new(-32099, "it failed").with_data(&json!({"why": "asked"})))
         })
-        .method("whoami", |cx: Context, (): ()| async move {
+        .method("whoami", |cx: CallContext, (): ()| async move {
             Ok::<_, ErrorObject>(cx.peer_info().pid())
         })
 }
@@ -377,6 +378,42 @@ async fn ordered_notifications_are_handled_in_arrival_order() {
     }
     assert_eq!(*seen.lock().unwrap(), (0..20).collect::<Vec<_>>());
     server.abort();
+}
+
+#[tokio::test]
+async fn serve_connection_ends_after_the_notifications_it_read_are_handled() {
+    // A child serving on its stdio exits when `serve_connection` returns:
+    // notifications it read before its input ended must be handled by then.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let router = {
+        let seen = seen.clone();
+        Router::new().method("note", move |(n,): (u64,)| {
+            let seen = seen.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                seen.lock().unwrap().push(n);
+                Ok::<_, ErrorObject>(())
+            }
+        })
+    };
+    let (mut client, io) = tokio::io::duplex(64 * 1024);
+    let protocol = JsonRpc::new().ordered_notifications(true);
+    let serving = tokio::spawn(Server::new().serve_connection(io, protocol, router));
+    for n in 0..5 {
+        let note = format!(r#"{{"jsonrpc":"2.0","method":"note","params":[{n}]}}"#);
+        tokio::io::AsyncWriteExt::write_all(&mut client, note.as_bytes())
+            .await
+            .unwrap();
+    }
+    tokio::io::AsyncWriteExt::shutdown(&mut client)
+        .await
+        .unwrap();
+    timeout(PATIENCE, serving)
+        .await
+        .expect("served in time")
+        .unwrap()
+        .unwrap();
+    assert_eq!(*seen.lock().unwrap(), [0, 1, 2, 3, 4]);
 }
 
 fn counting_router(subscription: Subscription, count: u64) -> Router {

@@ -392,22 +392,33 @@ mod linux {
     /// checks that it ran and passed.
     async fn run_client_as(test: &str, endpoint: &Endpoint, uid: u32, gid: u32) {
         let copy = ReachableCopy::new();
-        let output: Output = tokio::process::Command::new(&copy.exe)
-            .args(["--exact", test, "--nocapture", "--test-threads=1"])
-            .env(CLIENT_ENV, endpoint.as_path().unwrap())
-            .current_dir(&copy.dir)
-            .uid(uid)
-            .gid(gid)
-            .kill_on_drop(true)
-            .output()
-            .await
-            .unwrap_or_else(|err| {
-                panic!(
+        // A copy just written cannot be run while a child forked by another
+        // test in the meantime still holds it open for writing (it closes
+        // it when it execs): `ETXTBSY`, for a moment.
+        let mut attempts = 0;
+        let output: Output = loop {
+            let started = tokio::process::Command::new(&copy.exe)
+                .args(["--exact", test, "--nocapture", "--test-threads=1"])
+                .env(CLIENT_ENV, endpoint.as_path().unwrap())
+                .current_dir(&copy.dir)
+                .uid(uid)
+                .gid(gid)
+                .kill_on_drop(true)
+                .output()
+                .await;
+            match started {
+                Err(err) if err.raw_os_error() == Some(26) && attempts < 50 => {
+                    attempts += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(err) => panic!(
                     "cannot run clients as another user on this machine: starting {} as \
                      {uid}:{gid} failed: {err} (is /tmp mounted noexec?)",
                     copy.exe.display()
-                )
-            });
+                ),
+                Ok(output) => break output,
+            }
+        };
         let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(

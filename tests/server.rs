@@ -16,7 +16,12 @@ use futures::{SinkExt, StreamExt, future::join_all};
 use support::{PATIENCE, client, endpoint, eventually, framed, spawn_server};
 use tokio::{io::AsyncReadExt, sync::Semaphore, time::timeout};
 use tower::{BoxError, Service, ServiceExt, service_fn};
-use tower_ipc::{Server, codec::LengthPrefixed, transport::PeerInfo};
+use tower_ipc::{
+    Endpoint, Server,
+    codec::LengthPrefixed,
+    server::CloseReason,
+    transport::{Listener, PeerInfo},
+};
 
 /// Counts the calls running at once and remembers the most there were.
 #[derive(Clone, Default)]
@@ -319,12 +324,97 @@ async fn serve_connection_reports_bad_input_as_invalid_data() {
         .unwrap()
         .unwrap()
         .unwrap_err();
-    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
+    assert!(matches!(err, CloseReason::BadInput(_)), "{err:?}");
+    assert!(err.is_failure());
+    assert_eq!(
+        std::io::Error::from(err.clone()).kind(),
+        std::io::ErrorKind::InvalidData,
+        "{err}"
+    );
     assert!(
         err.to_string()
             .contains("exceeds the maximum frame length of 8 bytes"),
         "{err}"
     );
+}
+
+/// A service that counts its calls in `called` and answers each frame once
+/// `release` gives a permit.
+fn held_echo(
+    called: &Arc<AtomicUsize>,
+    release: &Arc<Semaphore>,
+) -> impl Service<Bytes, Response = Bytes, Error = BoxError, Future: Send> + Send + 'static {
+    let (called, release) = (Arc::clone(called), Arc::clone(release));
+    service_fn(move |frame: Bytes| {
+        called.fetch_add(1, Ordering::SeqCst);
+        let release = Arc::clone(&release);
+        async move {
+            release.acquire().await?.forget();
+            Ok::<_, BoxError>(frame)
+        }
+    })
+}
+
+#[tokio::test]
+async fn serve_connection_drains_on_its_signal_answering_what_is_in_flight() {
+    let endpoint = endpoint("single-drain");
+    let mut listener = endpoint.bind().await.unwrap();
+    let mut raw = framed(&endpoint).await;
+    let (stream, _) = listener.accept().await.unwrap();
+    let (called, release) = (Arc::default(), Arc::new(Semaphore::new(0)));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(
+        Server::new()
+            .serve_connection(stream, LengthPrefixed::new(), held_echo(&called, &release))
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            }),
+    );
+    raw.send(Bytes::from("in flight")).await.unwrap();
+    // The request is read (it waits in the service) before the signal.
+    eventually("the request reaches the service", || {
+        called.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    stop.send(()).unwrap();
+    // Draining waits for the request in flight, answers it, then closes.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!served.is_finished(), "it waits for the request in flight");
+    release.add_permits(1);
+    assert_eq!(raw.next().await.unwrap().unwrap(), "in flight");
+    assert!(timeout(PATIENCE, raw.next()).await.unwrap().is_none());
+    timeout(PATIENCE, served).await.unwrap().unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn serve_connection_past_the_shutdown_timeout_ends_aborted() {
+    let endpoint = endpoint("single-abort");
+    let mut listener = endpoint.bind().await.unwrap();
+    let mut raw = framed(&endpoint).await;
+    let (stream, _) = listener.accept().await.unwrap();
+    let (called, release) = (Arc::default(), Arc::new(Semaphore::new(0)));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(
+        Server::new()
+            .shutdown_timeout(Duration::from_millis(50))
+            .serve_connection(stream, LengthPrefixed::new(), held_echo(&called, &release))
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            }),
+    );
+    raw.send(Bytes::from("never answered")).await.unwrap();
+    eventually("the request reaches the service", || {
+        called.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    stop.send(()).unwrap();
+    let err = timeout(PATIENCE, served)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(err, CloseReason::Aborted), "{err:?}");
+    assert!(timeout(PATIENCE, raw.next()).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -341,4 +431,88 @@ async fn idle_connections_hold_no_share_of_a_concurrency_limit() {
         .await
         .expect("idle connections starved a busy one");
     server.shutdown().await.unwrap();
+}
+
+/// A listener whose first `failures` accepts fail with `kind`, then hands
+/// out the in-memory connections sent to it; it notes the (paused) time of
+/// every accept the server asks for.
+struct FailingFirst {
+    failures: usize,
+    kind: std::io::ErrorKind,
+    incoming: tokio::sync::mpsc::Receiver<tokio::io::DuplexStream>,
+    asked: Arc<std::sync::Mutex<Vec<tokio::time::Instant>>>,
+}
+
+impl Listener for FailingFirst {
+    type Io = tokio::io::DuplexStream;
+
+    fn accept(&mut self) -> impl Future<Output = std::io::Result<(Self::Io, PeerInfo)>> + Send {
+        self.asked.lock().unwrap().push(tokio::time::Instant::now());
+        let failed = (self.failures > 0).then(|| {
+            self.failures -= 1;
+            std::io::Error::new(self.kind, "accept failed on purpose")
+        });
+        let incoming = &mut self.incoming;
+        async move {
+            if let Some(err) = failed {
+                return Err(err);
+            }
+            let io = incoming
+                .recv()
+                .await
+                .ok_or(std::io::ErrorKind::NotConnected)?;
+            Ok((io, PeerInfo::new()))
+        }
+    }
+
+    fn local_endpoint(&self) -> std::io::Result<Endpoint> {
+        Ok(Endpoint::new("failing-first"))
+    }
+}
+
+/// Serves echo on a [`FailingFirst`] listener whose first three accepts
+/// fail with `kind`, gets one answer through it, and returns when each
+/// accept was asked for.
+async fn accepts_after_three_failures(kind: std::io::ErrorKind) -> Vec<tokio::time::Instant> {
+    let (connect, incoming) = tokio::sync::mpsc::channel(1);
+    let asked = Arc::default();
+    let listener = FailingFirst {
+        failures: 3,
+        kind,
+        incoming,
+        asked: Arc::clone(&asked),
+    };
+    let server = tokio::spawn(
+        tower_ipc::serve(listener, LengthPrefixed::new(), support::echo()).into_future(),
+    );
+    let (ours, theirs) = tokio::io::duplex(1024);
+    connect.send(theirs).await.unwrap();
+    let mut peer = tokio_util::codec::Framed::new(ours, LengthPrefixed::new());
+    peer.send(Bytes::from("hi")).await.unwrap();
+    let answer = timeout(PATIENCE, peer.next()).await.expect("no answer");
+    assert_eq!(answer.unwrap().unwrap(), "hi");
+    server.abort();
+    let asked = asked.lock().unwrap().clone();
+    assert_eq!(
+        asked.len(),
+        5,
+        "accepts asked for: three failed, one served, the next"
+    );
+    asked
+}
+
+#[tokio::test(start_paused = true)]
+async fn accept_errors_pause_the_accept_loop_and_it_goes_on_accepting() {
+    // Out of descriptors, say: accepting again at once would spin.
+    let asked = accepts_after_three_failures(std::io::ErrorKind::Other).await;
+    for pair in asked[..4].windows(2) {
+        let pause = pair[1] - pair[0];
+        assert!(pause >= Duration::from_millis(100), "paused {pause:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn connections_lost_before_they_were_accepted_are_skipped_without_a_pause() {
+    let asked = accepts_after_three_failures(std::io::ErrorKind::ConnectionReset).await;
+    assert_eq!(asked[3], asked[0], "the loop paused: {asked:?}");
 }

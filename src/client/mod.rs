@@ -84,7 +84,7 @@ where
     Resp: Send + 'static,
 {
     /// Starts a client on `transport` (typically a
-    /// [`Framed`](tokio_util::codec::Framed) stream) with the default
+    /// [`Framed`] stream) with the default
     /// [`Builder`] settings.
     ///
     /// # Panics

@@ -65,7 +65,7 @@ pub(crate) mod wire;
 pub use client::{Builder as ClientBuilder, CallError, JsonRpcClient, SubscriptionStream};
 pub use server::JsonRpc;
 pub use service::{
-    Broadcast, Call, Context, Feed, Handler, Overflow, RouteFuture, Router, Subscription,
+    Broadcast, Call, CallContext, Feed, Handler, Overflow, RouteFuture, Router, Subscription,
     SubscriptionHandler,
 };
 pub use types::{ErrorObject, Id, Message, Params, Request, Response};

@@ -22,7 +22,7 @@ use crate::transport::WritePipe;
 /// Its value is the number of an inherited pipe and a check of that pipe's
 /// identity; it means nothing outside the child it was set for. Children
 /// started through this crate's other functions do not inherit it.
-pub const LIFETIME_PIPE_ENV: &str = "TOWER_IPC_LIFETIME_PIPE";
+pub const LIFETIME_PIPE_ENV: &str = crate::transport::child::LIFETIME_PIPE_ENV;
 
 /// Lifetime messages are two bytes; other message types a parent may get
 /// on the same pipe are skipped, but not without a bound.

@@ -71,15 +71,15 @@
 //! down at the end, and gives callers a [`SupervisedClient`] to call it
 //! through any `tower` stack.
 
-mod child;
+mod child_process;
 mod error;
 pub mod future;
 mod lifetime;
 mod supervisor;
 
-pub use child::ChildProcess;
+pub use child_process::ChildProcess;
 pub use error::{CallError, StartError};
 pub use lifetime::{
     LIFETIME_PIPE_ENV, LifetimeAction, LifetimeEvent, LifetimeEvents, LifetimeReporter,
 };
-pub use supervisor::{Builder, SupervisedClient, Supervisor};
+pub use supervisor::{SupervisedClient, Supervisor, SupervisorBuilder};

@@ -3,9 +3,7 @@
 
 use std::{
     collections::VecDeque,
-    fmt,
     future::Future,
-    io,
     marker::PhantomData,
     pin::Pin,
     sync::{Arc, atomic::Ordering},
@@ -29,84 +27,12 @@ use tokio_util::{
 use tower::{BoxError, Service};
 
 use super::{
+    CloseReason, Connecting,
     buffer::{FLUSH_AT, Metered, ReadRoom, trim_write},
+    cancel_flag::CancelFlag,
+    dispatch::Dispatch,
     summary::Stats,
-    watch::Watch,
 };
-
-/// Why a connection ended.
-#[derive(Debug)]
-pub(crate) enum CloseReason {
-    /// The peer closed its side and every answer was written.
-    PeerClosed,
-    /// The server shut down; requests in flight were answered.
-    Shutdown,
-    /// The peer sent bytes the codec rejects.
-    Decode(BoxError),
-    /// The service failed; an untagged protocol cannot answer in order past
-    /// a failed request, so the connection closes after the answers before it.
-    Service(BoxError),
-    /// An answer could not be encoded.
-    Encode(BoxError),
-    /// Reading or writing the transport failed.
-    Io(BoxError),
-    /// Nothing was read or written for the idle timeout.
-    Idle(Duration),
-    /// The peer read none of the answers for the write timeout.
-    WriteTimeout(Duration),
-    /// The shutdown deadline passed with requests in flight.
-    Aborted,
-}
-
-impl CloseReason {
-    /// `Ok` for an orderly end, else the failure as an [`io::Error`].
-    pub(crate) fn into_result(self) -> io::Result<()> {
-        let kind = match &self {
-            Self::PeerClosed | Self::Shutdown | Self::Idle(_) => return Ok(()),
-            Self::Decode(_) => io::ErrorKind::InvalidData,
-            Self::WriteTimeout(_) => io::ErrorKind::TimedOut,
-            Self::Aborted => io::ErrorKind::Interrupted,
-            Self::Io(err) => err
-                .downcast_ref::<io::Error>()
-                .map_or(io::ErrorKind::Other, io::Error::kind),
-            Self::Service(_) | Self::Encode(_) => io::ErrorKind::Other,
-        };
-        Err(io::Error::new(kind, self))
-    }
-}
-
-impl std::error::Error for CloseReason {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::PeerClosed
-            | Self::Shutdown
-            | Self::Idle(_)
-            | Self::WriteTimeout(_)
-            | Self::Aborted => None,
-            Self::Decode(err) | Self::Service(err) | Self::Encode(err) | Self::Io(err) => {
-                Some(err.as_ref())
-            }
-        }
-    }
-}
-
-impl fmt::Display for CloseReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::PeerClosed => f.write_str("closed by peer"),
-            Self::Shutdown => f.write_str("server shutdown"),
-            Self::Decode(err) => write!(f, "bad input from peer: {err}"),
-            Self::Service(err) => write!(f, "service failed: {err}"),
-            Self::Encode(err) => write!(f, "response could not be encoded: {err}"),
-            Self::Io(err) => write!(f, "transport error: {err}"),
-            Self::Idle(after) => write!(f, "idle for {after:?}"),
-            Self::WriteTimeout(after) => {
-                write!(f, "the peer read no answer for {after:?} (write timeout)")
-            }
-            Self::Aborted => f.write_str("shutdown deadline passed with requests in flight"),
-        }
-    }
-}
 
 /// The requests of a connection that are read but not yet answered.
 pub(crate) trait InFlight<F: Future>: Stream<Item = F::Output> + Unpin {
@@ -180,40 +106,43 @@ impl<F: Future + Unpin> InFlight<F> for FuturesUnordered<F> {
     }
 }
 
-/// A request's future in a heap slot that outlives it: when the future is
-/// done, the slot comes back with its answer and carries the next request's
+/// A request's future in a heap box that outlives it: when the future is
+/// done, the box comes back with its answer and carries the next request's
 /// future. With [`Connection`]'s free list, serving allocates nothing per
-/// request for the slot once the connection has warmed up.
-pub(crate) struct Slot<F> {
-    slot: Option<Pin<Box<Option<F>>>>,
+/// request for the box once the connection has warmed up.
+pub(crate) struct ReusedBox<F> {
+    boxed: Option<Pin<Box<Option<F>>>>,
 }
 
-impl<F: Future> Future for Slot<F> {
+impl<F: Future> Future for ReusedBox<F> {
     type Output = (F::Output, Pin<Box<Option<F>>>);
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let slot = self.slot.as_mut().expect("Slot polled after completion");
-        let future = slot
+        let boxed = self
+            .boxed
+            .as_mut()
+            .expect("ReusedBox polled after completion");
+        let future = boxed
             .as_mut()
             .as_pin_mut()
-            .expect("a slot in flight holds a future");
+            .expect("a box in flight holds a future");
         let answer = ready!(future.poll(cx));
-        let mut slot = self.slot.take().expect("checked above");
-        slot.set(None);
-        Poll::Ready((answer, slot))
+        let mut boxed = self.boxed.take().expect("checked above");
+        boxed.set(None);
+        Poll::Ready((answer, boxed))
     }
 }
 
-impl<F> Unpin for Slot<F> {}
+impl<F> Unpin for ReusedBox<F> {}
 
-impl<F: GiveUp> Slot<F> {
-    /// The answer its future gives when given up, and the emptied slot.
+impl<F: GiveUp> ReusedBox<F> {
+    /// The answer its future gives when given up, and the emptied box.
     fn give_up(&mut self) -> Option<<Self as Future>::Output> {
-        let slot = self.slot.as_mut()?;
-        let answer = slot.as_mut().as_pin_mut()?.give_up()?;
-        let mut slot = self.slot.take()?;
-        slot.set(None);
-        Some((answer, slot))
+        let boxed = self.boxed.as_mut()?;
+        let answer = boxed.as_mut().as_pin_mut()?.give_up()?;
+        let mut boxed = self.boxed.take()?;
+        boxed.set(None);
+        Some((answer, boxed))
     }
 }
 
@@ -260,8 +189,8 @@ where
     /// A fatal write-side failure: stop at once.
     write_failed: Option<CloseReason>,
     needs_flush: bool,
-    shutdown: Watch,
-    abort: Watch,
+    shutdown: CancelFlag,
+    abort: CancelFlag,
     aborted: bool,
     /// Fires at the idle or write deadline, whichever is armed.
     timer: Pin<Box<Sleep>>,
@@ -318,19 +247,26 @@ where
     S: Service<Req>,
     S::Future: GiveUp,
     S::Error: Into<BoxError>,
-    Q: InFlight<Slot<S::Future>>,
+    Q: InFlight<ReusedBox<S::Future>>,
     P: Stream<Item = S::Response> + Unpin,
 {
-    pub(crate) fn new(
-        io: T,
-        codec: C,
-        service: S,
-        limits: Limits,
-        signals: &Signals,
-        stats: Arc<Stats>,
-        push: Option<P>,
-        at_cap: Option<Box<dyn AtCap<Req, S::Response>>>,
-    ) -> Self {
+    /// The engine for the connection `dispatch` describes; see
+    /// [`Dispatch::in_request_order`] and [`Dispatch::in_completion_order`].
+    pub(super) fn new(dispatch: Dispatch<T, C, S, Req, P>) -> Self {
+        let Dispatch {
+            io,
+            codec,
+            service,
+            connecting:
+                Connecting {
+                    limits,
+                    signals,
+                    stats,
+                    ..
+                },
+            push,
+            at_cap,
+        } = dispatch;
         let now = Instant::now();
         // The buffers are sized by the traffic (see `buffer`): they start
         // empty.
@@ -355,8 +291,8 @@ where
             read_pending: false,
             write_failed: None,
             needs_flush: false,
-            shutdown: Watch::new(&signals.shutdown),
-            abort: Watch::new(&signals.abort),
+            shutdown: CancelFlag::new(&signals.shutdown),
+            abort: CancelFlag::new(&signals.abort),
             aborted: false,
             timer: Box::pin(tokio::time::sleep_until(
                 now + limits.idle_timeout.unwrap_or(Duration::ZERO),
@@ -405,7 +341,7 @@ where
                     self.stalled_since = None;
                     trim_write(self.framed.write_buffer_mut());
                 }
-                Poll::Ready(Err(err)) => return Poll::Ready(CloseReason::Io(err.into())),
+                Poll::Ready(Err(err)) => return Poll::Ready(CloseReason::io(err)),
                 Poll::Pending => {
                     let moved = self.framed.write_buffer().len() < buffered;
                     return self.poll_stalled(cx, moved);
@@ -434,14 +370,14 @@ where
         let finished = self.done.len() as u64;
         self.stats.completed.fetch_add(finished, Ordering::Relaxed);
         let in_flight = std::mem::replace(&mut self.in_flight, Q::empty());
-        for mut slot in in_flight.into_given_up() {
+        for mut boxed in in_flight.into_given_up() {
             // The caller is told, at once.
-            match slot.give_up() {
+            match boxed.give_up() {
                 Some((answer, emptied)) => {
                     self.free.push(emptied);
                     self.done.push_back(answer);
                 }
-                None => self.in_flight.push(slot),
+                None => self.in_flight.push(boxed),
             }
         }
         if self.read_closed.is_none() || cancelled > 0 {
@@ -518,7 +454,7 @@ where
                     match read {
                         Poll::Ready(Some(Ok(request))) => request,
                         Poll::Ready(Some(Err(err))) => {
-                            self.read_closed = Some(CloseReason::Decode(err.into()));
+                            self.read_closed = Some(CloseReason::read(err));
                             break;
                         }
                         Poll::Ready(None) => {
@@ -546,7 +482,7 @@ where
                     // The request is dropped unanswered: the peer sees the
                     // connection close.
                     if self.read_closed.is_none() {
-                        self.read_closed = Some(CloseReason::Service(err.into()));
+                        self.read_closed = Some(CloseReason::service(err));
                     }
                     return true;
                 }
@@ -583,7 +519,7 @@ where
                     progress = true;
                 }
                 Poll::Ready(Some(Err(err))) => {
-                    self.read_closed = Some(CloseReason::Decode(err.into()));
+                    self.read_closed = Some(CloseReason::read(err));
                     return true;
                 }
                 Poll::Ready(None) => {
@@ -614,7 +550,7 @@ where
         self.in_flight.count() + self.done.len() + usize::from(self.waiting.is_some())
     }
 
-    /// Puts a request's future in a slot and polls it once: an answer that
+    /// Puts a request's future in a box and polls it once: an answer that
     /// is ready at once skips the in-flight set (and its allocation per
     /// request), and goes straight into the write buffer when nothing waits
     /// ahead of it, as a hand-written loop answers each request it reads
@@ -622,13 +558,13 @@ where
     /// ordered protocol may do so only when nothing is in flight, since the
     /// answer must not overtake earlier ones.
     fn start(&mut self, future: S::Future, cx: &mut Context<'_>) {
-        let mut slot = self.free.pop().unwrap_or_else(|| Box::pin(None));
-        slot.set(Some(future));
+        let mut boxed = self.free.pop().unwrap_or_else(|| Box::pin(None));
+        boxed.set(Some(future));
         if !Q::ORDERED || self.in_flight.count() == 0 {
-            let future = slot.as_mut().as_pin_mut().expect("just set");
+            let future = boxed.as_mut().as_pin_mut().expect("just set");
             if let Poll::Ready(answer) = future.poll(cx) {
-                slot.set(None);
-                self.free.push(slot);
+                boxed.set(None);
+                self.free.push(boxed);
                 if !self.done.is_empty() {
                     self.done.push_back(answer);
                     return;
@@ -638,14 +574,14 @@ where
                         self.send(answer, true);
                     }
                     Poll::Ready(Err(err)) => {
-                        self.write_failed = Some(CloseReason::Io(err.into()));
+                        self.write_failed = Some(CloseReason::io(err));
                     }
                     Poll::Pending => self.done.push_back(answer),
                 }
                 return;
             }
         }
-        self.in_flight.push(Slot { slot: Some(slot) });
+        self.in_flight.push(ReusedBox { boxed: Some(boxed) });
     }
 
     /// The next finished answer, in the order the protocol wants.
@@ -659,8 +595,8 @@ where
             return Poll::Ready(None);
         }
         match ready!(Pin::new(&mut self.in_flight).poll_next(cx)) {
-            Some((answer, slot)) => {
-                self.free.push(slot);
+            Some((answer, boxed)) => {
+                self.free.push(boxed);
                 Poll::Ready(Some(answer))
             }
             None => Poll::Ready(None),
@@ -675,7 +611,7 @@ where
             match Pin::new(&mut self.framed).poll_ready(cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(err)) => {
-                    self.write_failed = Some(CloseReason::Io(err.into()));
+                    self.write_failed = Some(CloseReason::io(err));
                     return true;
                 }
                 Poll::Pending => break,
@@ -708,9 +644,9 @@ where
                     self.needs_flush = true;
                     return true;
                 }
-                Err(err) => CloseReason::Encode(err.into()),
+                Err(err) => CloseReason::encode(err),
             },
-            Err(err) => CloseReason::Service(err.into()),
+            Err(err) => CloseReason::service(err),
         };
         tracing::debug!(reason = %failure, "closing connection after a failed request");
         if Q::ORDERED {
@@ -754,7 +690,7 @@ where
     S: Service<Req>,
     S::Future: GiveUp,
     S::Error: Into<BoxError>,
-    Q: InFlight<Slot<S::Future>>,
+    Q: InFlight<ReusedBox<S::Future>>,
     P: Stream<Item = S::Response> + Unpin,
 {
     type Output = CloseReason;

@@ -26,8 +26,6 @@ use std::{
 
 use tokio::process::{Child, Command};
 
-use crate::transport::PipeStream;
-
 /// What a process does with its end of a pipe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Access {
@@ -99,62 +97,28 @@ pub(crate) fn take_lifetime_pipe(number: u64, identity: &str) -> io::Result<File
     unsafe { imp::take(checked) }
 }
 
-impl PipeStream {
-    /// A connection over two pipes this process inherited, given by number:
-    /// it reads requests from `read` and writes answers to `write`. This is
-    /// decred's `--piperx`/`--pipetx` arrangement; the parent side is
-    /// [`ChildPipes`](crate::transport::ChildPipes).
-    ///
-    /// A number is a file descriptor on Unix and a handle value on Windows.
-    /// Both are checked before anything is taken over: they must differ,
-    /// name open pipes (on Unix: open for reading and for writing
-    /// respectively), and not be this process's stdin, stdout or stderr
-    /// (serve on those with [`PipeStream::stdio`]). Once taken over, they
-    /// are no longer inherited by the children this process starts.
-    ///
-    /// ```no_run
-    /// use tower::service_fn;
-    /// use tower_ipc::{Server, codec::LengthPrefixed, transport::PipeStream};
-    ///
-    /// # async fn run(piperx: u64, pipetx: u64) -> std::io::Result<()> {
-    /// // Numbers the parent passed on the command line: `--piperx 3 --pipetx 4`.
-    /// // SAFETY: the parent opened these for this process, and nothing else
-    /// // in it uses them.
-    /// let pipes = unsafe { PipeStream::from_raw(piperx, pipetx)? };
-    /// let echo = service_fn(|frame| async move { Ok::<_, std::io::Error>(frame) });
-    /// Server::new().serve_connection(pipes, LengthPrefixed::new(), echo).await
-    /// # }
-    /// ```
-    ///
-    /// # Safety
-    ///
-    /// The numbers must be this process's to own: inherited from the parent
-    /// for this purpose, not taken over or used by anything else in the
-    /// process, then or later. A wrong number that passes the checks (an
-    /// unrelated pipe this process opened) would be closed under its owner.
-    ///
-    /// # Errors
-    ///
-    /// Fails, naming the number, when a check fails; nothing is taken over
-    /// then.
-    ///
-    /// # Panics
-    ///
-    /// Panics outside a Tokio runtime.
-    pub unsafe fn from_raw(read: u64, write: u64) -> io::Result<Self> {
-        if read == write {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("the read and write pipes are both {read}: they must be two pipes"),
-            ));
-        }
-        let read = imp::check(read, Access::Read, None)?;
-        let write = imp::check(write, Access::Write, None)?;
-        // SAFETY: the caller guarantees that this process owns both numbers
-        // and that nothing else uses them.
-        let (read, write) = unsafe { (imp::take(read)?, imp::take(write)?) };
-        PipeStream::from_files(read, write)
+/// Takes over two pipes this process inherited by number, one to read and
+/// one to write, after checking both: they must differ, name open pipes (on
+/// Unix: open for reading and for writing respectively), and not be this
+/// process's stdin, stdout or stderr. Nothing is taken over when a check
+/// fails; the error names the number.
+///
+/// # Safety
+///
+/// The numbers must be this process's to own: inherited for this purpose,
+/// not taken over or used by anything else in the process, then or later.
+pub(crate) unsafe fn take_pipes(read: u64, write: u64) -> io::Result<(File, File)> {
+    if read == write {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("the read and write pipes are both {read}: they must be two pipes"),
+        ));
     }
+    let read = imp::check(read, Access::Read, None)?;
+    let write = imp::check(write, Access::Write, None)?;
+    // SAFETY: the caller guarantees that this process owns both numbers and
+    // that nothing else uses them.
+    unsafe { Ok((imp::take(read)?, imp::take(write)?)) }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use std::{
     },
 };
 
+use rustix::{fs::OFlags, io::FdFlags};
 use tokio::process::{Child, Command};
 
 use super::Access;
@@ -46,16 +47,11 @@ fn inherit(command: &mut Command, files: &[&File]) -> InheritGuard {
             return Ok(());
         }
         for &fd in &numbers {
-            // SAFETY: fcntl on a descriptor number touches no memory of ours;
-            // `fd` is open in the child because the parent held it open
-            // across the fork.
-            let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-            // SAFETY: as above.
-            if flags == -1
-                || unsafe { libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) } == -1
-            {
-                return Err(io::Error::last_os_error());
-            }
+            // SAFETY: `fd` is open in the child, because the parent held it
+            // open across the fork, and nothing closes it before `exec`.
+            let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+            let flags = rustix::io::fcntl_getfd(fd)?;
+            rustix::io::fcntl_setfd(fd, flags - FdFlags::CLOEXEC)?;
         }
         Ok(())
     };
@@ -114,20 +110,22 @@ pub(crate) fn check(number: u64, access: Access, identity: Option<&str>) -> io::
             ["stdin", "stdout", "stderr"][fd as usize]
         )));
     }
-    // SAFETY: F_GETFL reads the status flags of a descriptor number; no
-    // memory is involved, and a number that is not open fails with EBADF.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    if flags == -1 {
-        let err = io::Error::last_os_error();
-        return Err(io::Error::new(
+    // SAFETY: the borrow ends before this function returns, and is first
+    // used to read the descriptor's status flags, which fails with EBADF
+    // when the number is not open; only an open descriptor's identity is
+    // read next.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let flags = rustix::fs::fcntl_getfl(borrowed).map_err(|err| {
+        let err = io::Error::from(err);
+        io::Error::new(
             err.kind(),
             format!("descriptor {fd} is not open (was it inherited from the parent?): {err}"),
-        ));
-    }
-    let mode = flags & libc::O_ACCMODE;
+        )
+    })?;
+    let mode = flags & OFlags::RWMODE;
     let usable = match access {
-        Access::Read => mode == libc::O_RDONLY || mode == libc::O_RDWR,
-        Access::Write => mode == libc::O_WRONLY || mode == libc::O_RDWR,
+        Access::Read => mode == OFlags::RDONLY || mode == OFlags::RDWR,
+        Access::Write => mode == OFlags::WRONLY || mode == OFlags::RDWR,
     };
     if !usable {
         return Err(invalid(format!(
@@ -136,9 +134,6 @@ pub(crate) fn check(number: u64, access: Access, identity: Option<&str>) -> io::
         )));
     }
     if let Some(expected) = identity {
-        // SAFETY: `fd` is open (checked above) and the borrow ends before
-        // this function returns.
-        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
         let actual = identity_of(borrowed)?;
         if actual != expected {
             return Err(invalid(format!(
@@ -169,14 +164,8 @@ pub(crate) unsafe fn take(checked: Checked) -> io::Result<File> {
 }
 
 fn set_cloexec(fd: BorrowedFd<'_>) -> io::Result<()> {
-    // SAFETY: fcntl on a descriptor borrowed for the duration of the call.
-    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) };
-    // SAFETY: as above.
-    if flags == -1
-        || unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, flags | libc::FD_CLOEXEC) } == -1
-    {
-        return Err(io::Error::last_os_error());
-    }
+    let flags = rustix::io::fcntl_getfd(fd)?;
+    rustix::io::fcntl_setfd(fd, flags | FdFlags::CLOEXEC)?;
     Ok(())
 }
 
@@ -187,7 +176,5 @@ fn invalid(message: String) -> io::Error {
 /// The effective user id of this process: the uid the kernel reports to the
 /// peers of its sockets, and the one a same-user policy compares with.
 pub(crate) fn effective_uid() -> u32 {
-    // SAFETY: geteuid takes no arguments, touches no memory of ours and
-    // cannot fail (POSIX: "shall always be successful").
-    unsafe { libc::geteuid() }
+    rustix::process::geteuid().as_raw()
 }

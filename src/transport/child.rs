@@ -22,6 +22,12 @@ use tokio::process::{Child, Command};
 use super::PipeStream;
 use crate::sys::{self, Access};
 
+/// The variable that names a child's lifetime pipe, public as
+/// [`process::LIFETIME_PIPE_ENV`](crate::process::LIFETIME_PIPE_ENV). It is
+/// known here so that every spawn keeps it from the children it was not set
+/// for.
+pub(crate) const LIFETIME_PIPE_ENV: &str = "TOWER_IPC_LIFETIME_PIPE";
+
 /// Starts `command` with its stdin and stdout piped to the returned
 /// connection; its stderr is left as configured (inherited by default).
 ///
@@ -221,7 +227,7 @@ fn spawn_stdio(command: &mut Command, extra: &[&File]) -> io::Result<(PipeStream
 /// A child started without a lifetime pipe must not find a variable that
 /// names ours (inherited from our parent), which it would take for its own.
 fn forget_lifetime_pipe(command: &mut Command) {
-    command.env_remove(crate::process::LIFETIME_PIPE_ENV);
+    command.env_remove(LIFETIME_PIPE_ENV);
 }
 
 /// The program a command runs, for messages.

@@ -3,9 +3,9 @@ use std::{io, time::Duration};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use super::endpoint::{Addr, Endpoint};
 use super::error::{Action, endpoint_error};
 use super::{ConnectOptions, IpcStream};
-use crate::{Endpoint, endpoint::Addr};
 
 /// `ERROR_PIPE_BUSY`: every instance of the pipe is connected.
 const ERROR_PIPE_BUSY: i32 = 231;

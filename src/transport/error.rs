@@ -1,6 +1,6 @@
 use std::{error::Error, fmt, io};
 
-use crate::Endpoint;
+use super::Endpoint;
 
 /// What was being done with an endpoint when an error happened.
 #[derive(Clone, Copy, Debug)]

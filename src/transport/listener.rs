@@ -2,9 +2,9 @@ use std::io;
 
 use tokio::net::TcpListener;
 
+use super::endpoint::{Addr, Endpoint};
 use super::error::{Action, endpoint_error};
 use super::{BindOptions, IpcStream, Listener, PeerInfo};
-use crate::{Endpoint, endpoint::Addr};
 
 /// A listener on any transport an [`Endpoint`] names, from
 /// [`Endpoint::bind`]. Accepted connections are [`IpcStream`]s.

@@ -40,12 +40,13 @@
 pub mod child;
 mod connect;
 mod connect_options;
+mod endpoint;
 mod error;
 mod listener;
 mod options;
+mod parent;
 mod peer;
 mod pipe;
-mod stdio;
 mod stream;
 mod tcp;
 #[cfg(unix)]
@@ -57,11 +58,10 @@ use std::{future::Future, io};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::Endpoint;
-
 pub use child::ChildPipes;
 pub(crate) use connect::connect;
 pub use connect_options::ConnectOptions;
+pub use endpoint::Endpoint;
 pub use listener::IpcListener;
 pub(crate) use listener::bind;
 pub use options::BindOptions;

@@ -4,8 +4,7 @@ use std::io;
 
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
-use super::{Listener, PeerInfo};
-use crate::Endpoint;
+use super::{Endpoint, Listener, PeerInfo};
 
 /// Listens on `addr` (`host:port`) with `backlog`, or tokio's default one.
 pub(crate) async fn bind(addr: &str, backlog: Option<u32>) -> io::Result<TcpListener> {

@@ -10,8 +10,7 @@ use std::{
 
 use tokio::net::{UnixListener, UnixSocket, UnixStream};
 
-use super::{Listener, PeerInfo};
-use crate::Endpoint;
+use super::{Endpoint, Listener, PeerInfo};
 
 /// The longest socket path the platform accepts, in bytes: `sun_path` less
 /// its terminating NUL.

@@ -23,13 +23,13 @@
 
 mod dispatch;
 mod reconnect;
-mod room;
+mod semaphore;
 mod shared;
 mod slots;
 
 pub(crate) use dispatch::Driver;
 pub(crate) use reconnect::{Connect, ConnectWith, EndpointConnect};
-pub(crate) use room::WaitEntry;
+pub(crate) use semaphore::WaitEntry;
 pub(crate) use shared::{Shared, SharedAnswers};
 pub(crate) use slots::Slots;
 

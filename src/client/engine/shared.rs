@@ -20,7 +20,7 @@ use std::{
 
 use super::{
     Matching, Sendable,
-    room::{Places, Room, WaitEntry},
+    semaphore::{Places, WaitEntry, Waiters},
     slots::Slots,
 };
 use crate::client::Error;
@@ -42,7 +42,8 @@ pub(crate) struct Shared<M: Matching> {
 pub(crate) struct State<M: Matching> {
     /// Messages waiting for the driver.
     queue: VecDeque<M::Queued>,
-    room: Room,
+    /// Callers waiting for a place.
+    waiters: Waiters,
     /// The driver's waker, while it waits for messages.
     driver: Option<Waker>,
     slots: Slots<M::Answer>,
@@ -56,7 +57,7 @@ impl<M: Matching> Shared<M> {
         Self {
             state: Mutex::new(State {
                 queue: VecDeque::with_capacity(buffer),
-                room: Room::new(),
+                waiters: Waiters::new(),
                 driver: None,
                 slots: Slots::new(),
                 matching,
@@ -97,7 +98,7 @@ impl<M: Matching> Shared<M> {
         let mut wake = Vec::new();
         let mut state = self.lock();
         if reserved {
-            state.room.give_back(&self.places, 1, &mut wake);
+            state.waiters.give_back(&self.places, 1, &mut wake);
         }
         if last {
             wake.extend(state.driver.take());
@@ -127,7 +128,10 @@ impl<M: Matching> Shared<M> {
         if self.is_closed() {
             return Poll::Ready(false);
         }
-        state.room.reserve(&self.places, entry, cx).map(|()| true)
+        state
+            .waiters
+            .reserve(&self.places, entry, cx)
+            .map(|()| true)
     }
 
     /// Queues the message `build` makes (with the slots it takes) in a
@@ -166,7 +170,7 @@ impl<M: Matching> Shared<M> {
             if self.is_closed() {
                 return Poll::Ready(Err(Error::closed()));
             }
-            std::task::ready!(state.room.reserve(&self.places, &mut entry, cx));
+            std::task::ready!(state.waiters.reserve(&self.places, &mut entry, cx));
             let Some(build) = build.take() else {
                 return Poll::Ready(Err(Error::closed()));
             };
@@ -198,7 +202,7 @@ impl<M: Matching> Shared<M> {
         let mut guard = self.lock();
         let state = &mut *guard;
         let freed = f(&mut state.matching, &mut state.slots, &mut wake);
-        state.room.give_back(&self.places, freed, &mut wake);
+        state.waiters.give_back(&self.places, freed, &mut wake);
         wake.extend(state.driver.take());
         drop(guard);
         wake.into_iter().for_each(Waker::wake);
@@ -268,7 +272,7 @@ impl<M: Matching> Shared<M> {
                 }
             }
         }
-        state.room.give_back(&self.places, freed, wake);
+        state.waiters.give_back(&self.places, freed, wake);
         // Even with the window full: a message queued next is then seen
         // (were it empty only because the messages taken were abandoned,
         // nothing else would wake the driver).
@@ -317,7 +321,7 @@ impl<M: Matching> Shared<M> {
                 }
             }
         }
-        state.room.give_back(&self.places, freed, wake);
+        state.waiters.give_back(&self.places, freed, wake);
         outcome.map(|()| state.matching.has_reply())
     }
 
@@ -329,7 +333,7 @@ impl<M: Matching> Shared<M> {
         for written in written {
             freed += state.matching.flushed(written, &mut state.slots, wake);
         }
-        state.room.give_back(&self.places, freed, wake);
+        state.waiters.give_back(&self.places, freed, wake);
     }
 
     /// Reports a message that could not be encoded.
@@ -339,7 +343,7 @@ impl<M: Matching> Shared<M> {
         let freed = state
             .matching
             .unwritten(written, err, &mut state.slots, wake);
-        state.room.give_back(&self.places, freed, wake);
+        state.waiters.give_back(&self.places, freed, wake);
     }
 
     /// Calls taken and not yet answered.
@@ -354,7 +358,7 @@ impl<M: Matching> Shared<M> {
         let mut guard = self.lock();
         let state = &mut *guard;
         let freed = state.matching.forget_abandoned(&mut state.slots);
-        state.room.give_back(&self.places, freed, &mut wake);
+        state.waiters.give_back(&self.places, freed, &mut wake);
         let wanted = state.matching.in_flight();
         drop(guard);
         wake.into_iter().for_each(Waker::wake);
@@ -391,9 +395,9 @@ impl<M: Matching> Shared<M> {
             for queued in state.queue.drain(..) {
                 M::fail(queued, err, &mut state.slots, &mut wake);
             }
-            state.room.wake_all(&mut wake);
+            state.waiters.wake_all(&mut wake);
         } else {
-            state.room.give_back(&self.places, freed, &mut wake);
+            state.waiters.give_back(&self.places, freed, &mut wake);
         }
         drop(guard);
         wake.into_iter().for_each(Waker::wake);
@@ -407,7 +411,7 @@ impl<M: Matching> Shared<M> {
         let state = &mut *guard;
         if let Some(queued) = state.queue.pop_front() {
             M::fail(queued, err, &mut state.slots, &mut wake);
-            state.room.give_back(&self.places, 1, &mut wake);
+            state.waiters.give_back(&self.places, 1, &mut wake);
         }
         drop(guard);
         wake.into_iter().for_each(Waker::wake);

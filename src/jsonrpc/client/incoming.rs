@@ -17,7 +17,7 @@ use tower::{BoxError, Service, ServiceExt};
 use super::{ById, JsonRpcClient};
 use crate::{
     client::engine::Shared,
-    jsonrpc::{Call, Context, Id, Request, Response, service::failure::error_object},
+    jsonrpc::{Call, CallContext, Id, Request, Response, service::failure::error_object},
 };
 
 /// The server's calls a client handles at once; more wait in the channel,
@@ -85,7 +85,7 @@ where
                     let Some(engine) = client.upgrade() else {
                         return Poll::Ready(());
                     };
-                    let context = Context::client(JsonRpcClient::uncounted(engine));
+                    let context = CallContext::client(JsonRpcClient::uncounted(engine));
                     let call = Call::with_context(request, context);
                     let answering = answer(service.clone(), call);
                     if answering.0 {

@@ -204,7 +204,7 @@ impl ById {
         subscription: SubscriptionId,
         buffer: usize,
     ) -> (SubscriptionId, mpsc::Receiver<Item>) {
-        // One slot more than the buffer, kept for the end.
+        // Room for one item more than the buffer, kept for the end.
         let (items, receiver) = mpsc::channel(buffer + 1);
         let mut kept = VecDeque::new();
         for (id, params) in self.early.drain(..) {
@@ -319,7 +319,7 @@ fn deliver(items: &mpsc::Sender<Item>, params: Bytes) -> bool {
             if items.capacity() > 1 {
                 (Ok(params.slice_ref(result.get().as_bytes())), false)
             } else {
-                // Full but for the slot kept for the end: the consumer lags.
+                // Full but for the room kept for the end: the consumer lags.
                 (Err(End::Lagged(items.max_capacity() - 1)), true)
             }
         }
@@ -570,7 +570,7 @@ impl Matching for ById {
         }
         self.subscribing = 0;
         for (_, items) in self.subscriptions.drain() {
-            // The slot kept free for the end is there.
+            // The room kept for the end is there.
             let _ = items.try_send(Err(End::Connection(err.clone())));
         }
         self.early.clear();

@@ -79,7 +79,7 @@ use crate::{
 /// without one, they are answered with a method-not-found error and its
 /// notifications are logged at debug level. A server's handlers hold a
 /// `JsonRpcClient` for the connection they serve, in their
-/// [`Context`](super::Context).
+/// [`CallContext`](super::CallContext).
 ///
 /// # Backpressure
 ///
@@ -538,11 +538,11 @@ impl Builder {
     /// concurrently, up to 64 at once and 64 waiting (past that they are
     /// answered with a limit error); its notifications are handled one at a
     /// time, in the order they came. The service's
-    /// [`Context`](super::Context) holds this client, to call the server
+    /// [`CallContext`](super::CallContext) holds this client, to call the server
     /// back.
     ///
     /// ```no_run
-    /// use tower_ipc::{Endpoint, jsonrpc::{Context, ErrorObject, JsonRpcClient, Router}};
+    /// use tower_ipc::{Endpoint, jsonrpc::{CallContext, ErrorObject, JsonRpcClient, Router}};
     ///
     /// # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     /// let editor = Router::new()

@@ -8,7 +8,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use super::connection::Outgoing;
 use crate::jsonrpc::{
-    Context, ErrorObject, Id, Response,
+    CallContext, ErrorObject, Id, Response,
     service::subscription::Registry,
     wire::parse::{Entry, Incoming, find_in_line, id_in_head, parse_incoming},
 };
@@ -24,7 +24,7 @@ pub(super) struct ServerCodec {
     /// opened them is written.
     subscriptions: Registry,
     /// Whose calls to the peer fail once the peer's input ends.
-    context: Context,
+    context: CallContext,
     max_batch_size: usize,
     bad_input: BadInput,
     answers: Answers,
@@ -56,7 +56,7 @@ impl ServerCodec {
     pub(super) fn new(
         codec: JsonCodec,
         subscriptions: Registry,
-        context: Context,
+        context: CallContext,
         max_batch_size: usize,
         policy: BadInputPolicy,
         answers: Answers,
@@ -81,7 +81,7 @@ impl ServerCodec {
     /// `src` only once it is known to be one whole value, which is the frame
     /// the framing would have cut. Anything else is left to the framing.
     #[inline]
-    fn from_line(&mut self, src: &mut BytesMut) -> Option<Incoming> {
+    fn take_line(&mut self, src: &mut BytesMut) -> Option<Incoming> {
         if !self.lines {
             return None;
         }
@@ -183,7 +183,7 @@ impl Decoder for ServerCodec {
 
     fn decode(&mut self, src: &mut BytesMut) -> io::Result<Option<Incoming>> {
         self.check_open()?;
-        let incoming = match self.from_line(src) {
+        let incoming = match self.take_line(src) {
             Some(incoming) => Some(incoming),
             None => {
                 let frame = self.codec.decode_frame(src)?;

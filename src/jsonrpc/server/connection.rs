@@ -6,7 +6,7 @@ use std::{
     future::Future,
     pin::Pin,
     sync::Arc,
-    task::{Context as TaskContext, Poll, Waker},
+    task::{Context, Poll, Waker},
 };
 
 use bytes::Bytes;
@@ -23,7 +23,7 @@ use super::answer::{cancelled, log_outcome, request_span, settle, started};
 use crate::{
     client::engine::Matching,
     jsonrpc::{
-        Call, Context, ErrorObject, Id, Request, Response,
+        Call, CallContext, ErrorObject, Id, Request, Response,
         client::{ById, Command},
         service::subscription::Outbox,
         wire::parse::{Entry, Incoming},
@@ -46,7 +46,7 @@ pub(super) enum Outgoing {
 pub(super) struct PerConnection<S> {
     inner: S,
     /// Given with every call.
-    context: Context,
+    context: CallContext,
     notifications: Option<mpsc::Sender<Call>>,
     /// The peer is not authorized: no request reaches `inner`.
     refused: bool,
@@ -59,7 +59,7 @@ pub(super) struct PerConnection<S> {
 impl<S> PerConnection<S> {
     pub(super) fn new(
         inner: S,
-        context: Context,
+        context: CallContext,
         notifications: Option<mpsc::Sender<Call>>,
         refused: bool,
         abort: &CancellationToken,
@@ -84,7 +84,7 @@ where
     type Error = BoxError;
     type Future = CallFuture<S::Future>;
 
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
@@ -182,7 +182,7 @@ where
 {
     type Output = Result<Outgoing, BoxError>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
             CallProjection::Calling {
                 id,
@@ -323,10 +323,10 @@ fn ready_answer(answer: Response) -> BoxFuture<'static, Option<Response>> {
 
 /// What the connection writes of its own accord: its subscriptions' items,
 /// then the calls and notifications of the client of the peer that its
-/// handlers hold ([`Context::peer`]), whose queue the connection drives.
+/// handlers hold ([`CallContext::peer`]), whose queue the connection drives.
 pub(super) struct Pushed {
     items: Outbox,
-    context: Context,
+    context: CallContext,
     /// Taken from the peer client's queue, not yet handed over.
     taken: VecDeque<Command>,
     wake: Vec<Waker>,
@@ -336,7 +336,7 @@ pub(super) struct Pushed {
 const PEER_MAX_IN_FLIGHT: usize = 64;
 
 impl Pushed {
-    pub(super) fn new(items: Outbox, context: Context) -> Self {
+    pub(super) fn new(items: Outbox, context: CallContext) -> Self {
         Self {
             items,
             context,
@@ -349,7 +349,7 @@ impl Pushed {
 impl Stream for Pushed {
     type Item = Outgoing;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Outgoing>> {
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Outgoing>> {
         let this = &mut *self;
         if let Poll::Ready(Some(item)) = Pin::new(&mut this.items).poll_next(cx) {
             return Poll::Ready(Some(Outgoing::Pushed(item)));

@@ -18,10 +18,10 @@ mod connection;
 use std::future::Future;
 
 use bytes::BytesMut;
-use futures::stream::FuturesUnordered;
 use tokio::{
     io::{AsyncRead, AsyncWrite, AsyncWriteExt},
     sync::mpsc,
+    task::JoinHandle,
 };
 use tower::{BoxError, Service, ServiceExt};
 
@@ -29,11 +29,11 @@ use self::{
     codec::{Answers, BadInputPolicy, ServerCodec},
     connection::{Outgoing, PerConnection, Pushed},
 };
-use super::{Call, Context, ErrorObject, Id, Response, service::subscription};
+use super::{Call, CallContext, ErrorObject, Id, Response, service::subscription};
 use crate::{
     client,
     codec::JsonCodec,
-    server::{Closed, Connecting, Protocol, authorize::PeerPolicy, connection::Connection},
+    server::{CloseReason, Connecting, Protocol, authorize::PeerPolicy},
 };
 
 /// JSON-RPC 2.0 as a [`Protocol`] for [`serve`](crate::serve): serves a
@@ -203,7 +203,10 @@ impl JsonRpc {
 
     /// Handles the notifications of each connection one at a time, in the
     /// order they arrived, while its requests still run concurrently (off by
-    /// default: notifications run concurrently too).
+    /// default: notifications run concurrently too). A connection is served
+    /// once the notifications it read are handled too (or the shutdown
+    /// deadline passes), so a server on its stdio handles every one before
+    /// it exits.
     #[must_use]
     pub fn ordered_notifications(mut self, ordered: bool) -> Self {
         self.ordered_notifications = ordered;
@@ -240,6 +243,8 @@ impl Default for JsonRpc {
     }
 }
 
+impl crate::server::protocol::sealed::Sealed for JsonRpc {}
+
 impl<T, S> Protocol<T, S> for JsonRpc
 where
     T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -252,13 +257,10 @@ where
         io: T,
         service: S,
         connecting: Connecting,
-    ) -> impl Future<Output = Closed> + Send + use<T, S> {
-        let Connecting {
-            peer,
-            limits,
-            signals,
-            stats,
-        } = connecting;
+    ) -> impl Future<Output = CloseReason> + Send + use<T, S> {
+        let peer = connecting.peer().clone();
+        let max_in_flight = connecting.max_in_flight();
+        let abort = connecting.deadline().clone();
         let refused = self
             .policy
             .as_ref()
@@ -272,10 +274,13 @@ where
             );
         }
         let (subscriptions, outbox) = subscription::channel(self.max_response_size);
-        let notifications = self
-            .ordered_notifications
-            .then(|| in_order(service.clone(), limits.max_in_flight));
-        let context = Context::server(peer, subscriptions.clone());
+        let (notifications, handling) = if self.ordered_notifications {
+            let (queue, task) = in_order(service.clone(), max_in_flight);
+            (Some(queue), Some(task))
+        } else {
+            (None, None)
+        };
+        let context = CallContext::server(peer, subscriptions.clone());
         let codec = ServerCodec::new(
             self.codec.clone(),
             subscriptions,
@@ -285,33 +290,32 @@ where
             self.answers(),
         );
         let pushed = Pushed::new(outbox, context.clone());
-        let connection = PerConnection::new(
-            service,
-            context.clone(),
-            notifications,
-            refused,
-            &signals.abort,
-        );
-        let connection = Connection::<_, _, _, _, FuturesUnordered<_>, _>::new(
-            io,
-            codec,
-            connection,
-            limits,
-            &signals,
-            stats,
-            Some(pushed),
-            Some(Box::new(at_cap::PastCap {
+        let connection =
+            PerConnection::new(service, context.clone(), notifications, refused, &abort);
+        let connection = connecting
+            .serve(io, codec, connection)
+            .push(pushed)
+            .at_cap(at_cap::PastCap {
                 context: context.clone(),
-                max_in_flight: limits.max_in_flight,
-            })),
-        );
+                max_in_flight,
+            })
+            .in_completion_order();
         async move {
             let closed = connection.await;
-            // The handlers' calls to this peer fail now, and from now on.
-            if let Some(engine) = context.peer_engine() {
-                engine.lose(&client::Error::closed(), std::iter::empty(), true);
+            // The handlers' calls to this peer fail now, and from now on,
+            // those of notification handlers still to run included.
+            let peer = context.peer().engine();
+            peer.lose(&client::Error::closed(), std::iter::empty(), true);
+            // The notifications read are handled before the connection
+            // counts as served (a stdio server exits then), unless the
+            // shutdown deadline passes first.
+            if let Some(mut handling) = handling {
+                tokio::select! {
+                    _ = &mut handling => {}
+                    () = abort.cancelled() => handling.abort(),
+                }
             }
-            Closed(closed)
+            closed
         }
     }
 
@@ -333,17 +337,16 @@ where
     }
 }
 
-/// Starts the task that handles a connection's notifications one by one.
-fn in_order<S>(service: S, capacity: usize) -> mpsc::Sender<Call>
+/// Starts the task that handles a connection's notifications one by one; it
+/// ends once the queue is dropped and emptied.
+fn in_order<S>(service: S, capacity: usize) -> (mpsc::Sender<Call>, JoinHandle<()>)
 where
     S: Service<Call, Response = Response> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError> + Send + 'static,
 {
     let (tx, mut rx) = mpsc::channel::<Call>(capacity.max(1));
-    tokio::spawn(async move {
-        // Runs until the connection is gone and every accepted notification
-        // is handled.
+    let task = tokio::spawn(async move {
         while let Some(notification) = rx.recv().await {
             let method = notification.method().to_owned();
             if let Err(err) = service.clone().oneshot(notification).await {
@@ -352,5 +355,5 @@ where
             }
         }
     });
-    tx
+    (tx, task)
 }

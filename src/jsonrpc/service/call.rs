@@ -20,7 +20,7 @@ use crate::{
 };
 
 /// A request as a JSON-RPC service receives it: the [`Request`] (plain
-/// data, as on the wire) and the [`Context`] of the connection it came on.
+/// data, as on the wire) and the [`CallContext`] of the connection it came on.
 ///
 /// A [`Router`](super::Router) is a `tower::Service<Call>`; middleware sees
 /// the method and id through [`method`](Self::method) and [`id`](Self::id).
@@ -44,7 +44,7 @@ use crate::{
 #[derive(Clone, Debug)]
 pub struct Call {
     request: Request,
-    context: Context,
+    context: CallContext,
 }
 
 impl Call {
@@ -52,12 +52,12 @@ impl Call {
     pub fn new(request: Request) -> Self {
         Self {
             request,
-            context: Context::detached(),
+            context: CallContext::detached(),
         }
     }
 
     #[inline]
-    pub(crate) fn with_context(request: Request, context: Context) -> Self {
+    pub(crate) fn with_context(request: Request, context: CallContext) -> Self {
         Self { request, context }
     }
 
@@ -67,7 +67,7 @@ impl Call {
     }
 
     /// The connection the request came on.
-    pub fn context(&self) -> &Context {
+    pub fn context(&self) -> &CallContext {
         &self.context
     }
 
@@ -92,7 +92,7 @@ impl Call {
     }
 
     /// The request and the context, apart.
-    pub fn into_parts(self) -> (Request, Context) {
+    pub fn into_parts(self) -> (Request, CallContext) {
         (self.request, self.context)
     }
 }
@@ -101,7 +101,7 @@ impl Call {
 /// the means to call it back ([`peer`](Self::peer)) and to open
 /// subscriptions on it. Cheap to clone.
 #[derive(Clone, Default)]
-pub struct Context {
+pub struct CallContext {
     connection: Option<Arc<Connection>>,
 }
 
@@ -121,7 +121,7 @@ static UNKNOWN_PEER: PeerInfo = PeerInfo::new();
 const PEER_BUFFER: usize = 64;
 const PEER_MAX_IN_FLIGHT: usize = 64;
 
-impl Context {
+impl CallContext {
     /// The context of a server's connection to `peer_info`, whose
     /// subscriptions `subscriptions` holds.
     pub(crate) fn server(peer_info: PeerInfo, subscriptions: Registry) -> Self {
@@ -167,9 +167,9 @@ impl Context {
     /// call made by hand ([`Call::new`]) has no peer: its calls fail.
     ///
     /// ```
-    /// use tower_ipc::jsonrpc::{Context, ErrorObject, Router};
+    /// use tower_ipc::jsonrpc::{CallContext, ErrorObject, Router};
     ///
-    /// let router = Router::new().method("initialize", |cx: Context, (): ()| async move {
+    /// let router = Router::new().method("initialize", |cx: CallContext, (): ()| async move {
     ///     let settings: serde_json::Value = cx
     ///         .peer()
     ///         .call("workspace/configuration", [serde_json::json!({ "section": "demo" })])
@@ -232,9 +232,9 @@ impl Context {
     }
 }
 
-impl fmt::Debug for Context {
+impl fmt::Debug for CallContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Context")
+        f.debug_struct("CallContext")
             .field("peer", self.peer_info())
             .finish_non_exhaustive()
     }

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::{Call, Context, Feed, Subscription};
+use super::{Call, CallContext, Feed, Subscription};
 use crate::jsonrpc::{ErrorObject, Id, Response};
 
 /// An async function the [`Router`](super::Router) can call for a method.
@@ -16,8 +16,8 @@ use crate::jsonrpc::{ErrorObject, Id, Response};
 /// struct for params by name, `()` for none):
 ///
 /// - `Fn(T) -> impl Future<Output = Result<R, E>>`
-/// - `Fn(Context, T) -> impl Future<Output = Result<R, E>>`, to learn the
-///   caller ([`Context::peer_info`]) or call it back
+/// - `Fn(CallContext, T) -> impl Future<Output = Result<R, E>>`, to learn the
+///   caller ([`CallContext::peer_info`]) or call it back
 ///
 /// where `R: Serialize` is the result and `E: Into<ErrorObject>` the error.
 /// Params that do not parse into `T` are answered with an invalid-params
@@ -72,9 +72,9 @@ where
     }
 }
 
-impl<F, Fut, T, R, E> Handler<(Context, T)> for F
+impl<F, Fut, T, R, E> Handler<(CallContext, T)> for F
 where
-    F: Fn(Context, T) -> Fut + Clone + Send + Sync + 'static,
+    F: Fn(CallContext, T) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<R, E>> + Send + 'static,
     T: DeserializeOwned,
     R: Serialize,
@@ -137,9 +137,9 @@ where
     }
 }
 
-impl<F, Fut, T, S, E> SubscriptionHandler<(Context, T)> for F
+impl<F, Fut, T, S, E> SubscriptionHandler<(CallContext, T)> for F
 where
-    F: Fn(Context, T) -> Fut + Clone + Send + Sync + 'static,
+    F: Fn(CallContext, T) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<S, E>> + Send + 'static,
     T: DeserializeOwned,
     S: Feed,

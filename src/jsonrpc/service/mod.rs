@@ -1,6 +1,6 @@
 //! What serves calls, on a server or on a client that answers its server:
 //! the [`Router`] of typed handlers, the [`Call`] it is given with its
-//! [`Context`], and subscriptions with their feeds.
+//! [`CallContext`], and subscriptions with their feeds.
 
 mod call;
 pub(crate) mod failure;
@@ -10,7 +10,7 @@ mod method_hash;
 mod router;
 pub(crate) mod subscription;
 
-pub use call::{Call, Context};
+pub use call::{Call, CallContext};
 pub use feed::{Broadcast, Feed};
 pub use handler::{Handler, SubscriptionHandler};
 pub use router::{RouteFuture, Router};

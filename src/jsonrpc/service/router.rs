@@ -5,7 +5,7 @@ use std::{
     future::Future,
     pin::Pin,
     sync::Arc,
-    task::{Context as TaskContext, Poll},
+    task::{Context, Poll},
 };
 
 use futures::future::BoxFuture;
@@ -23,7 +23,7 @@ use crate::jsonrpc::{ErrorObject, Id, Response};
 ///
 /// ```
 /// use serde::Deserialize;
-/// use tower_ipc::jsonrpc::{Context, ErrorObject, Router};
+/// use tower_ipc::jsonrpc::{CallContext, ErrorObject, Router};
 ///
 /// #[derive(Deserialize)]
 /// struct Transfer { to: String, amount: u64 }
@@ -39,7 +39,7 @@ use crate::jsonrpc::{ErrorObject, Id, Response};
 ///         Ok(format!("sent {} to {}", t.amount, t.to))
 ///     })
 ///     // the caller's identity, from the connection
-///     .method("whoami", |cx: Context, (): ()| async move {
+///     .method("whoami", |cx: CallContext, (): ()| async move {
 ///         Ok::<_, ErrorObject>(cx.peer_info().pid())
 ///     });
 /// ```
@@ -111,7 +111,7 @@ impl tower::Service<Call> for Router {
     type Error = Infallible;
     type Future = RouteFuture;
 
-    fn poll_ready(&mut self, _: &mut TaskContext<'_>) -> Poll<Result<(), Infallible>> {
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
@@ -163,7 +163,7 @@ enum Inner {
 impl Future for RouteFuture {
     type Output = Result<Response, Infallible>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.0 {
             Inner::Ready(answer) => Poll::Ready(Ok(*answer
                 .take()

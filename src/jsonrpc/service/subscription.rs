@@ -177,82 +177,100 @@ impl Registry {
         request: &Id,
     ) -> Result<String, ErrorObject> {
         let (start, started) = oneshot::channel();
-        let (key, id) = {
-            let mut state = self.lock();
-            if state.closed {
-                return Err(ErrorObject::internal_error("the connection is closing"));
-            }
-            state.starts.push((request.clone(), start));
-            self.waiting.fetch_add(1, Ordering::Release);
-            let key = state.next_key;
-            state.next_key += 1;
-            let number = loop {
-                let number = new_id();
-                if !state.keys.contains_key(&number) {
-                    break number;
-                }
-            };
-            let id = format!("{number:#x}");
-            state.keys.insert(number, key);
-            state.subscriptions.insert(
-                key,
-                Entry {
-                    id: id.clone(),
-                    number,
-                    notification: subscription.notification.clone(),
-                    queued: 0,
-                    buffer: subscription.buffer,
-                    overflow: subscription.overflow,
-                    task: None,
-                },
-            );
-            (key, id)
-        };
+        let (key, id) = self.register(subscription, request, start)?;
         let prefix = notification_prefix(&subscription.notification, &id);
-        let registry = self.clone();
-        let task = tokio::spawn(async move {
-            if started.await.is_ok() {
-                let mut items = pin!(items);
-                while let Some(fed) = poll_fn(|cx| items.as_mut().poll_fed(cx)).await {
-                    let item = match fed {
-                        Fed::Item(item) => item,
-                        Fed::Lagged(missed) => {
-                            if registry.lagged(key, missed) {
-                                continue;
-                            }
-                            return;
-                        }
-                    };
-                    let message = match notification(&prefix, &item) {
-                        Ok(message) if message.len() > registry.max_size => {
-                            let error = ErrorObject::new(
-                                ErrorObject::RESPONSE_TOO_LARGE,
-                                format!(
-                                    "subscription ended: an item of {} bytes exceeds the limit of {}",
-                                    message.len(),
-                                    registry.max_size
-                                ),
-                            );
-                            registry.fail(key, error);
-                            return;
-                        }
-                        Ok(message) => message,
-                        Err(err) => {
-                            registry.fail(key, ErrorObject::internal_error(err));
-                            return;
-                        }
-                    };
-                    if !registry.push(key, message) {
-                        return;
-                    }
-                }
-            }
-            registry.forget(key);
-        });
+        let task = tokio::spawn(self.clone().feed(key, prefix, items, started));
         if let Some(entry) = self.lock().subscriptions.get_mut(&key) {
             entry.task = Some(task.abort_handle());
         }
         Ok(id)
+    }
+
+    /// Enters a subscription, waiting for the answer to `request`; returns
+    /// its key and its id.
+    fn register(
+        &self,
+        subscription: &Subscription,
+        request: &Id,
+        start: oneshot::Sender<()>,
+    ) -> Result<(u64, String), ErrorObject> {
+        let mut state = self.lock();
+        if state.closed {
+            return Err(ErrorObject::internal_error("the connection is closing"));
+        }
+        state.starts.push((request.clone(), start));
+        self.waiting.fetch_add(1, Ordering::Release);
+        let key = state.next_key;
+        state.next_key += 1;
+        let number = loop {
+            let number = new_id();
+            if !state.keys.contains_key(&number) {
+                break number;
+            }
+        };
+        let id = format!("{number:#x}");
+        state.keys.insert(number, key);
+        state.subscriptions.insert(
+            key,
+            Entry {
+                id: id.clone(),
+                number,
+                notification: subscription.notification.clone(),
+                queued: 0,
+                buffer: subscription.buffer,
+                overflow: subscription.overflow,
+                task: None,
+            },
+        );
+        Ok((key, id))
+    }
+
+    /// The subscription's task: once `started`, queues each item of `items`
+    /// as a notification until the feed ends or the subscription does.
+    async fn feed<F: Feed>(
+        self,
+        key: u64,
+        prefix: Bytes,
+        items: F,
+        started: oneshot::Receiver<()>,
+    ) {
+        if started.await.is_ok() {
+            let mut items = pin!(items);
+            while let Some(fed) = poll_fn(|cx| items.as_mut().poll_fed(cx)).await {
+                let item = match fed {
+                    Fed::Item(item) => item,
+                    Fed::Lagged(missed) => {
+                        if self.lagged(key, missed) {
+                            continue;
+                        }
+                        return;
+                    }
+                };
+                let message = match notification(&prefix, &item) {
+                    Ok(message) if message.len() > self.max_size => {
+                        let error = ErrorObject::new(
+                            ErrorObject::RESPONSE_TOO_LARGE,
+                            format!(
+                                "subscription ended: an item of {} bytes exceeds the limit of {}",
+                                message.len(),
+                                self.max_size
+                            ),
+                        );
+                        self.fail(key, error);
+                        return;
+                    }
+                    Ok(message) => message,
+                    Err(err) => {
+                        self.fail(key, ErrorObject::internal_error(err));
+                        return;
+                    }
+                };
+                if !self.push(key, message) {
+                    return;
+                }
+            }
+        }
+        self.forget(key);
     }
 
     /// An answer is being written: the subscription its request opened

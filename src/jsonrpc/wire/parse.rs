@@ -284,13 +284,14 @@ fn entry(text: &str, envelope: RequestEnvelope<'_>) -> FoundEntry {
     if envelope.jsonrpc.map(RawValue::get) != Some(r#""2.0""#) {
         return invalid(id, r#"the "jsonrpc" member must be "2.0""#);
     }
-    if envelope.method.is_none() && (envelope.result.is_some() || envelope.error.is_some()) {
-        if let Some(id) = id {
-            return match response(text, envelope.result, envelope.error) {
-                Ok(outcome) => FoundEntry::Response(id, outcome),
-                Err(problem) => invalid(Some(id), &problem),
-            };
-        }
+    if envelope.method.is_none()
+        && (envelope.result.is_some() || envelope.error.is_some())
+        && let Some(id) = id
+    {
+        return match response(text, envelope.result, envelope.error) {
+            Ok(outcome) => FoundEntry::Response(id, outcome),
+            Err(problem) => invalid(Some(id), &problem),
+        };
     }
     let Some(method) = envelope.method.and_then(|raw| method_parts(text, raw)) else {
         return invalid(id, r#"the "method" member must be a string"#);

@@ -21,7 +21,7 @@ use crate::{client, process::StartError};
 
 /// Settings for a [`Supervisor`].
 #[derive(Clone, Debug)]
-pub struct Builder {
+pub struct SupervisorBuilder {
     pub(super) ready_timeout: Duration,
     pub(super) min_backoff: Duration,
     pub(super) max_backoff: Duration,
@@ -29,7 +29,7 @@ pub struct Builder {
     pub(super) wait_for_startup: bool,
 }
 
-impl Builder {
+impl SupervisorBuilder {
     /// How long a child may take to report startup complete unless set
     /// otherwise.
     pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -152,7 +152,7 @@ impl Builder {
     }
 }
 
-impl Default for Builder {
+impl Default for SupervisorBuilder {
     fn default() -> Self {
         Self::new()
     }

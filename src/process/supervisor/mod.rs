@@ -10,7 +10,7 @@ mod builder;
 mod client;
 mod task;
 
-pub use builder::Builder;
+pub use builder::SupervisorBuilder;
 pub use client::SupervisedClient;
 
 use std::{fmt, io, process::ExitStatus, sync::Arc};
@@ -24,7 +24,7 @@ use task::Status;
 /// Starts a child process, waits until it is ready, restarts it when it
 /// dies, and shuts it down by closing its stdin.
 ///
-/// The child is started with [`ChildProcess::spawn`]: requests and answers
+/// The child is started with [`ChildProcess::spawn`](super::ChildProcess::spawn): requests and answers
 /// on its stdin and stdout through a codec, lifetime events on a pipe of
 /// their own. Callers reach whichever child is current through a
 /// [`SupervisedClient`], a [`tower::Service`].
@@ -52,25 +52,26 @@ use task::Status;
 ///
 /// # Lifecycle
 ///
-/// 1. [`Builder::start`] makes a command, starts the child and waits for it
-///    to report startup complete (or, with
-///    [`ready_when_spawned`](Builder::ready_when_spawned), not at all); an
-///    error here is returned, not retried.
+/// 1. [`SupervisorBuilder::start`] makes a command, starts the child and
+///    waits for it to report startup complete (or, with
+///    [`ready_when_spawned`](SupervisorBuilder::ready_when_spawned), not at
+///    all); an error here is returned, not retried.
 /// 2. While it runs, calls go to it; its lifetime events are logged.
 /// 3. When it exits, or its connection fails (a protocol error), calls in
 ///    flight fail, new calls wait in the client's queue, and after a backoff
 ///    a new child is started from a new command, which the client connects
-///    to when it next has a call to send (the crate's one reconnect policy); attempts that fail are retried with
-///    longer delays. The delay doubles from the minimum up to the maximum
-///    of [`restart_backoff`](Builder::restart_backoff), and is back to the
-///    minimum once a child has stayed up for the maximum.
+///    to when it next has a call to send (the crate's one reconnect policy);
+///    attempts that fail are retried with longer delays. The delay doubles
+///    from the minimum up to the maximum of
+///    [`restart_backoff`](SupervisorBuilder::restart_backoff), and is back to
+///    the minimum once a child has stayed up for the maximum.
 /// 4. [`shutdown`](Self::shutdown) stops new calls, lets the connection
 ///    close (which happens once the calls in flight are answered), and so
 ///    closes the child's stdin: the child finishes and exits. A child still
-///    running after the [grace period](Builder::grace_period) is killed.
-///    Dropping the supervisor does the same in the background.
+///    running after the [grace period](SupervisorBuilder::grace_period) is
+///    killed. Dropping the supervisor does the same in the background.
 ///
-/// Children are started with [`Command::kill_on_drop`], so none outlives
+/// Children are started with [`Command::kill_on_drop`](tokio::process::Command::kill_on_drop), so none outlives
 /// the runtime.
 pub struct Supervisor<Req, Resp> {
     program: Arc<str>,
@@ -84,9 +85,9 @@ pub struct Supervisor<Req, Resp> {
 
 impl Supervisor<(), ()> {
     /// Settings for a supervisor; the request and response types come from
-    /// the codec given to [`Builder::start`].
-    pub fn builder() -> Builder {
-        Builder::new()
+    /// the codec given to [`SupervisorBuilder::start`].
+    pub fn builder() -> SupervisorBuilder {
+        SupervisorBuilder::new()
     }
 }
 

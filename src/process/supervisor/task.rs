@@ -19,7 +19,7 @@ use tokio::{
 };
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use super::Builder;
+use super::SupervisorBuilder;
 use crate::{
     Client,
     process::{ChildProcess, LifetimeEvent, LifetimeEvents, StartError},
@@ -38,7 +38,7 @@ pub(super) struct Status {
 pub(super) type Next = Arc<Mutex<Option<Watched>>>;
 
 pub(super) struct Task<F, Req, Resp> {
-    pub(super) config: Builder,
+    pub(super) config: SupervisorBuilder,
     pub(super) make_command: F,
     /// The handle that keeps the client going; dropped at shutdown, which
     /// closes the connection once the calls in flight are answered.
@@ -178,7 +178,7 @@ where
 /// Starts a child from `command` and waits until it is ready; returns it
 /// and its connection.
 pub(super) async fn start_child(
-    config: &Builder,
+    config: &SupervisorBuilder,
     command: &mut Command,
 ) -> Result<(Running, Watched), StartError> {
     let program = crate::transport::child::program(command);

@@ -1,12 +1,10 @@
-//! The child's side: serving on this process's stdin and stdout.
-//!
-//! (The other way for a child to get its connection, pipes inherited by
-//! number, is [`PipeStream::from_raw`]; being `unsafe`, it lives in the
-//! crate's `sys` module with the rest of the unsafe code.)
+//! The child's side: a connection to the parent over what this process
+//! inherited from it, its stdin and stdout or two pipes given by number.
 
 use std::{fs::File, io};
 
 use super::PipeStream;
+use crate::sys;
 
 impl PipeStream {
     /// This process's stdin and stdout as one connection: what a child
@@ -54,6 +52,58 @@ impl PipeStream {
         let stdin = duplicate_stdio("stdin", std::io::stdin())?;
         let stdout = duplicate_stdio("stdout", std::io::stdout())?;
         PipeStream::from_files(stdin, stdout)
+    }
+
+    /// A connection over two pipes this process inherited, given by number:
+    /// it reads requests from `read` and writes answers to `write`. This is
+    /// decred's `--piperx`/`--pipetx` arrangement; the parent side is
+    /// [`ChildPipes`](crate::transport::ChildPipes).
+    ///
+    /// A number is a file descriptor on Unix and a handle value on Windows.
+    /// Both are checked before anything is taken over: they must differ,
+    /// name open pipes (on Unix: open for reading and for writing
+    /// respectively), and not be this process's stdin, stdout or stderr
+    /// (serve on those with [`PipeStream::stdio`]). Once taken over, they
+    /// are no longer inherited by the children this process starts.
+    ///
+    /// ```no_run
+    /// use tower::service_fn;
+    /// use tower_ipc::{Server, codec::LengthPrefixed, transport::PipeStream};
+    ///
+    /// # async fn run(piperx: u64, pipetx: u64) -> std::io::Result<()> {
+    /// // Numbers the parent passed on the command line: `--piperx 3 --pipetx 4`.
+    /// // SAFETY: the parent opened these for this process, and nothing else
+    /// // in it uses them.
+    /// let pipes = unsafe { PipeStream::from_raw(piperx, pipetx)? };
+    /// let echo = service_fn(|frame| async move { Ok::<_, std::io::Error>(frame) });
+    /// Server::new().serve_connection(pipes, LengthPrefixed::new(), echo).await
+    /// # }
+    /// ```
+    ///
+    /// # Safety
+    ///
+    /// The numbers must be this process's to own: inherited from the parent
+    /// for this purpose, not taken over or used by anything else in the
+    /// process, then or later. A wrong number that passes the checks (an
+    /// unrelated pipe this process opened) would be closed under its owner.
+    ///
+    /// # Errors
+    ///
+    /// Fails, naming the number, when a check fails; nothing is taken over
+    /// then.
+    ///
+    /// # Panics
+    ///
+    /// Panics outside a Tokio runtime.
+    // The crate's only `unsafe` outside `sys`, which needs nothing of this
+    // layer: the declaration of the caller's duty, and the one call that
+    // passes it on to `sys::take_pipes`, where the checks and the taking
+    // over are.
+    #[allow(unsafe_code)]
+    pub unsafe fn from_raw(read: u64, write: u64) -> io::Result<Self> {
+        // SAFETY: the caller's guarantee is the one `take_pipes` needs.
+        let (read, write) = unsafe { sys::take_pipes(read, write)? };
+        PipeStream::from_files(read, write)
     }
 }
 

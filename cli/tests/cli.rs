@@ -1,6 +1,5 @@
 //! The `tower-ipc` command line, run as a process against `serve --demo`
 //! (another process) and against servers in this test process.
-#![cfg(feature = "cli")]
 
 mod support;
 

@@ -10,15 +10,14 @@ use tower::service_fn;
 use tower_ipc::{
     Endpoint,
     codec::{JsonCodec, LengthPrefixed},
-    jsonrpc::{Context, ErrorObject, JsonRpc, Router, Subscription},
-    server::{Events, ServerEvent},
+    jsonrpc::{CallContext, ErrorObject, JsonRpc, Router, Subscription},
+    server::{Events, ServerEvent, ShutdownSignal, shutdown_signal},
     transport::PeerInfo,
 };
 
 use crate::{
     Options,
     failure::{Exit, Failure},
-    signals::Signals,
     target::json_framing,
 };
 
@@ -50,8 +49,9 @@ pub(crate) struct Args {
 }
 
 pub(crate) async fn run(options: &Options, args: Args) -> Result<(), Failure> {
-    // Before saying where it listens: a script may signal at once.
-    let signals = Signals::new();
+    // Before saying where it listens: a script may signal at once, and the
+    // handlers are installed when the signal is made.
+    let signal = shutdown_signal();
     let listener = Endpoint::new(&args.endpoint)
         .bind()
         .await
@@ -68,14 +68,14 @@ pub(crate) async fn run(options: &Options, args: Args) -> Result<(), Failure> {
         Some(framing) => {
             let protocol = JsonRpc::new().codec(JsonCodec::new().framing(framing));
             let server = tower_ipc::serve(listener, protocol, router())
-                .with_graceful_shutdown(first_signal(signals));
+                .with_graceful_shutdown(first_signal(signal));
             tokio::spawn(announce_shutdown(server.events()));
             server.await
         }
         None => {
             let echo = service_fn(|frame: Bytes| async move { Ok::<_, Infallible>(frame) });
             let server = tower_ipc::serve(listener, LengthPrefixed::new(), echo)
-                .with_graceful_shutdown(first_signal(signals));
+                .with_graceful_shutdown(first_signal(signal));
             tokio::spawn(announce_shutdown(server.events()));
             server.await
         }
@@ -104,7 +104,7 @@ fn router() -> Router {
         })
         .method(
             "whoami",
-            |cx: Context, _: serde::de::IgnoredAny| async move {
+            |cx: CallContext, _: serde::de::IgnoredAny| async move {
                 Ok::<_, ErrorObject>(peer_json(cx.peer_info()))
             },
         )
@@ -190,10 +190,13 @@ fn peer_json(peer: &PeerInfo) -> serde_json::Value {
 
 /// Completes at the first signal, and from then on ends the process at
 /// the next: a graceful shutdown may wait long (a `sleep` call in flight).
-async fn first_signal(mut signals: Signals) {
-    signals.recv().await;
+async fn first_signal(signal: ShutdownSignal) {
+    signal.await;
+    // A signal in the moment before `next` is made goes unnoticed (the
+    // handlers stay installed: it never takes the default action).
+    let next = shutdown_signal();
     tokio::spawn(async move {
-        signals.recv().await;
+        next.await;
         eprintln!("stopped at once");
         std::process::exit(130);
     });

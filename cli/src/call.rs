@@ -10,7 +10,7 @@ use tower_ipc::jsonrpc::CallError;
 use crate::{
     Framing, Options,
     failure::{Exit, Failure},
-    json, output,
+    json, output, params,
     target::Target,
 };
 
@@ -46,7 +46,7 @@ pub(crate) async fn call(options: &Options, args: Args) -> Result<(), Failure> {
         return call_raw(&target, args).await;
     }
     // Bad params fail before anything is sent.
-    let params = json::params(args.params.as_deref())?;
+    let params = params::read(args.params.as_deref())?;
     let client = target.connect_json("call").await?;
     let method = args.method.as_str();
     let answer = client.call::<Box<RawValue>, _>(method, params.as_deref());
@@ -64,7 +64,7 @@ pub(crate) async fn call(options: &Options, args: Args) -> Result<(), Failure> {
 /// Sends a notification and returns once it is written.
 pub(crate) async fn notify(options: &Options, args: Args) -> Result<(), Failure> {
     let target = Target::new(options, &args.endpoint);
-    let params = json::params(args.params.as_deref())?;
+    let params = params::read(args.params.as_deref())?;
     let client = target.connect_json("notify").await?;
     let method = args.method.as_str();
     let sent = client.notify(method, params.as_deref());

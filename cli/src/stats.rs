@@ -1,41 +1,83 @@
-//! Latency percentiles and a text histogram.
+//! Latency percentiles and a text histogram, over an HDR histogram.
 
 use std::{fmt::Write, time::Duration};
+
+use hdrhistogram::Histogram;
 
 const BUCKETS: usize = 8;
 const BAR_WIDTH: usize = 40;
 
-/// Round-trip times, sorted.
+/// What the histogram counts in: tenths of a microsecond, the precision the
+/// report prints.
+const TICK_NANOS: u64 = 100;
+
+/// Round-trip times, kept to three significant digits (within 0.1%) in
+/// memory that grows with the range of the times, not their number.
 #[derive(Debug)]
-pub(crate) struct Latencies(Vec<Duration>);
+pub(crate) struct Latencies(Histogram<u64>);
+
+impl Default for Latencies {
+    fn default() -> Self {
+        // Three significant digits and a range that grows as needed: valid
+        // settings, which cannot fail.
+        Self(Histogram::new(3).expect("three significant digits"))
+    }
+}
 
 impl Latencies {
-    /// `None` when there is nothing to describe.
-    pub(crate) fn new(mut samples: Vec<Duration>) -> Option<Self> {
-        if samples.is_empty() {
-            return None;
+    pub(crate) fn record(&mut self, latency: Duration) {
+        let ticks = latency.as_nanos() / u128::from(TICK_NANOS);
+        let ticks = u64::try_from(ticks).unwrap_or(u64::MAX);
+        // `record` grows the histogram; only a time past what it can ever
+        // hold (centuries) is kept as the longest it can.
+        if self.0.record(ticks).is_err() {
+            self.0.saturating_record(ticks);
         }
-        samples.sort_unstable();
-        Some(Self(samples))
+    }
+
+    /// Adds the times `other` recorded.
+    pub(crate) fn add(&mut self, other: &Self) {
+        // Cannot fail: this histogram grows to hold any value.
+        let _ = self.0.add(&other.0);
+    }
+
+    pub(crate) fn len(&self) -> u64 {
+        self.0.len()
+    }
+
+    /// A recorded value, as the smallest time it stands for.
+    fn duration(&self, ticks: u64) -> Duration {
+        Duration::from_nanos(self.0.lowest_equivalent(ticks).saturating_mul(TICK_NANOS))
     }
 
     /// The nearest-rank percentile: the smallest sample that at least
     /// `percent`% of the samples do not exceed.
-    pub(crate) fn percentile(&self, percent: f64) -> Duration {
-        let rank = (percent / 100.0 * self.0.len() as f64).ceil() as usize;
-        self.0[rank.clamp(1, self.0.len()) - 1]
+    fn percentile(&self, percent: f64) -> Duration {
+        self.duration(self.0.value_at_quantile(percent / 100.0))
     }
 
-    pub(crate) fn min(&self) -> Duration {
-        self.0[0]
+    fn min(&self) -> Duration {
+        self.duration(self.0.min())
     }
 
-    pub(crate) fn max(&self) -> Duration {
-        self.0[self.0.len() - 1]
+    fn max(&self) -> Duration {
+        self.duration(self.0.max())
+    }
+
+    /// The summary line and the histogram; `None` when there is nothing to
+    /// describe.
+    pub(crate) fn report(&self) -> Option<String> {
+        (!self.0.is_empty()).then(|| {
+            format!(
+                "latency    {}\nhistogram\n{}",
+                self.summary(),
+                self.histogram()
+            )
+        })
     }
 
     /// `min 41.2µs  p50 …  p90 …  p99 …  max 1.3ms`
-    pub(crate) fn summary(&self) -> String {
+    fn summary(&self) -> String {
         format!(
             "min {:.1?}  p50 {:.1?}  p90 {:.1?}  p99 {:.1?}  max {:.1?}",
             self.min(),
@@ -49,10 +91,10 @@ impl Latencies {
     /// Counts per bucket, the buckets' bounds growing geometrically from
     /// the fastest sample to the slowest: latencies spread over orders of
     /// magnitude, and a tail would vanish into one linear bucket.
-    fn buckets(&self) -> Vec<(Duration, Duration, usize)> {
+    fn buckets(&self) -> Vec<(Duration, Duration, u64)> {
         let (min, max) = (self.min(), self.max());
         if min == max {
-            return vec![(min, max, self.0.len())];
+            return vec![(min, max, self.len())];
         }
         let low = min.as_nanos().max(1) as f64;
         let ratio = (max.as_nanos() as f64 / low).powf(1.0 / BUCKETS as f64);
@@ -65,12 +107,13 @@ impl Latencies {
             .collect();
         let mut counts = [0; BUCKETS];
         let mut bucket = 0;
-        // Samples are sorted: walk them and the buckets together.
-        for sample in &self.0 {
-            while bucket < BUCKETS - 1 && *sample >= bounds[bucket + 1] {
+        // Recorded values come in order: walk them and the buckets together.
+        for recorded in self.0.iter_recorded() {
+            let sample = self.duration(recorded.value_iterated_to());
+            while bucket < BUCKETS - 1 && sample >= bounds[bucket + 1] {
                 bucket += 1;
             }
-            counts[bucket] += 1;
+            counts[bucket] += recorded.count_at_value();
         }
         (0..BUCKETS)
             .map(|i| (bounds[i], bounds[i + 1], counts[i]))
@@ -78,13 +121,13 @@ impl Latencies {
     }
 
     /// One line per bucket: its range, a bar, the count and its share.
-    pub(crate) fn histogram(&self) -> String {
+    fn histogram(&self) -> String {
         let buckets = self.buckets();
         let most = buckets.iter().map(|&(_, _, n)| n).max().unwrap_or(0).max(1);
-        let total = self.0.len();
+        let total = self.len();
         let mut out = String::new();
         for (low, high, count) in buckets {
-            let bar = "#".repeat((count * BAR_WIDTH).div_ceil(most));
+            let bar = "#".repeat((count * BAR_WIDTH as u64).div_ceil(most) as usize);
             let _ = writeln!(
                 out,
                 "  {:>9} .. {:<9} {bar:<BAR_WIDTH$} {count:>8} {:>5.1}%",
@@ -102,7 +145,11 @@ mod tests {
     use super::*;
 
     fn micros(values: impl IntoIterator<Item = u64>) -> Latencies {
-        Latencies::new(values.into_iter().map(Duration::from_micros).collect()).unwrap()
+        let mut latencies = Latencies::default();
+        for value in values {
+            latencies.record(Duration::from_micros(value));
+        }
+        latencies
     }
 
     #[test]
@@ -123,7 +170,7 @@ mod tests {
 
     #[test]
     fn nothing_to_describe_without_samples() {
-        assert!(Latencies::new(Vec::new()).is_none());
+        assert!(Latencies::default().report().is_none());
     }
 
     #[test]
@@ -135,7 +182,7 @@ mod tests {
         assert_eq!(buckets[0].0, Duration::from_micros(1));
         assert_eq!(buckets[1].0, Duration::from_micros(2));
         assert_eq!(buckets[BUCKETS - 1].1, Duration::from_micros(256));
-        let counts: Vec<usize> = buckets.iter().map(|b| b.2).collect();
+        let counts: Vec<u64> = buckets.iter().map(|b| b.2).collect();
         assert_eq!(counts, [2, 1, 1, 0, 0, 0, 1, 2]);
     }
 

@@ -4,13 +4,12 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::value::RawValue;
-use tower_ipc::jsonrpc::Subscription;
+use tower_ipc::{jsonrpc::Subscription, server::shutdown_signal};
 
 use crate::{
     Options,
     failure::{Exit, Failure},
-    json, output,
-    signals::Signals,
+    json, output, params,
     target::Target,
 };
 
@@ -56,8 +55,8 @@ pub(crate) async fn run(options: &Options, args: Args) -> Result<(), Failure> {
         })?,
     };
     let target = Target::new(options, &args.endpoint);
-    let params = json::params(args.params.as_deref())?;
-    let mut signals = Signals::new();
+    let params = params::read(args.params.as_deref())?;
+    let mut signal = shutdown_signal();
     let client = target.connect_json("subscribe").await?;
     // The notification name is not needed: the client routes items by
     // subscription id.
@@ -81,7 +80,7 @@ pub(crate) async fn run(options: &Options, args: Args) -> Result<(), Failure> {
             break false;
         }
         let item = tokio::select! {
-            () = signals.recv() => break false,
+            () = &mut signal => break false,
             item = items.next() => item,
         };
         match item {

@@ -1,34 +1,28 @@
-//! Durations as people write them: `5s`, `500ms`, `1.5m`.
+//! Durations as people write them: `5s`, `500ms`, `1.5m`, `1h 30m`
+//! (humantime's syntax), with messages that say what is wrong.
 
 use std::time::Duration;
 
-/// Parses a number followed by a unit: `ns`, `us` (or `µs`), `ms`, `s`, `m`
-/// or `h`. A unit is required: a bare `5` could mean seconds or
-/// milliseconds, and guessing wrong is worse than asking.
+use humantime::DurationError;
+
+/// Parses numbers followed by units: `ns`, `us` (or `µs`), `ms`, `s`, `m`,
+/// `h`, `d`, and their longer names. A unit is required: a bare `5` could
+/// mean seconds or milliseconds, and guessing wrong is worse than asking.
 pub(crate) fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("`{text}` has no unit: write it as 5s, 500ms, 1.5m"))?;
-    let (number, unit) = text.split_at(split);
-    let seconds_per_unit = match unit.trim() {
-        "ns" => 1e-9,
-        "us" | "µs" => 1e-6,
-        "ms" => 1e-3,
-        "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        other => {
-            return Err(format!(
-                "`{other}` is not a unit of time: use ns, us, ms, s, m or h"
-            ));
+    humantime::parse_duration(text).map_err(|err| match err {
+        DurationError::Empty => format!("`{text}` has no unit: write it as 5s, 500ms, 1.5m"),
+        DurationError::UnknownUnit { unit, .. } if unit.is_empty() => {
+            format!("`{text}` has no unit: write it as 5s, 500ms, 1.5m")
         }
-    };
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` does not start with a number"))?;
-    Duration::try_from_secs_f64(number * seconds_per_unit)
-        .map_err(|_| format!("`{text}` is too long a time"))
+        DurationError::UnknownUnit { unit, .. } => {
+            format!("`{unit}` is not a unit of time: use ns, us, ms, s, m or h")
+        }
+        DurationError::NumberOverflow => format!("`{text}` is too long a time"),
+        DurationError::InvalidCharacter(_) | DurationError::NumberExpected(_) => {
+            format!("`{text}` is not a number followed by a unit")
+        }
+    })
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use tower_ipc::{
 use crate::{
     Options,
     failure::{Exit, Failure},
-    json, output,
+    output, params,
     progress::Progress,
     stats::Latencies,
     target::{Connection, Target},
@@ -106,6 +106,34 @@ impl Caller {
         }
     }
 
+    /// One worker: takes calls to make from `next` until `requests` are
+    /// taken, and tallies them.
+    async fn calls(
+        mut self,
+        target: &Target,
+        next: &AtomicU64,
+        requests: u64,
+        progress: &Progress,
+    ) -> Result<Tally, Failure> {
+        let mut tally = Tally::default();
+        let described = self.describe();
+        while next.fetch_add(1, Ordering::Relaxed) < requests {
+            let start = Instant::now();
+            let what = || format!("`{}` did not answer {described}", target.endpoint);
+            let answer = target.within(what, self.call(target)).await??;
+            let latency = start.elapsed();
+            match answer {
+                None => tally.latencies.record(latency),
+                Some(error) => {
+                    tally.errors += 1;
+                    tally.first_error.get_or_insert(error);
+                }
+            }
+            progress.inc();
+        }
+        Ok(tally)
+    }
+
     fn describe(&self) -> String {
         match self {
             Self::Json { method, .. } => format!("`{method}`"),
@@ -117,7 +145,7 @@ impl Caller {
 /// What one worker saw.
 #[derive(Default)]
 struct Tally {
-    latencies: Vec<Duration>,
+    latencies: Latencies,
     errors: u64,
     first_error: Option<ErrorObject>,
 }
@@ -128,7 +156,7 @@ pub(crate) async fn run(options: &Options, args: Args) -> Result<(), Failure> {
         Connection::Json(client) => Caller::Json {
             client,
             method: args.method.as_str().into(),
-            params: json::params(args.params.as_deref())?.map(Arc::from),
+            params: params::read(args.params.as_deref())?.map(Arc::from),
         },
         Connection::Raw(client) => Caller::Raw {
             client,
@@ -152,33 +180,14 @@ pub(crate) async fn run(options: &Options, args: Args) -> Result<(), Failure> {
     );
 
     let next = Arc::new(AtomicU64::new(0));
-    let done = Arc::new(AtomicU64::new(0));
-    let progress = Progress::start(args.requests, done.clone());
+    let progress = Progress::start(args.requests);
     let started = Instant::now();
     let mut workers = JoinSet::new();
     for _ in 0..args.concurrency.min(args.requests) {
-        let (mut caller, target) = (caller.clone(), target.clone());
-        let (next, done) = (next.clone(), done.clone());
+        let (caller, target) = (caller.clone(), target.clone());
+        let (next, progress) = (next.clone(), progress.clone());
         let requests = args.requests;
-        workers.spawn(async move {
-            let mut tally = Tally::default();
-            let described = caller.describe();
-            while next.fetch_add(1, Ordering::Relaxed) < requests {
-                let start = Instant::now();
-                let what = || format!("`{}` did not answer {described}", target.endpoint);
-                let answer = target.within(what, caller.call(&target)).await??;
-                let latency = start.elapsed();
-                match answer {
-                    None => tally.latencies.push(latency),
-                    Some(error) => {
-                        tally.errors += 1;
-                        tally.first_error.get_or_insert(error);
-                    }
-                }
-                done.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok::<_, Failure>(tally)
-        });
+        workers.spawn(async move { caller.calls(&target, &next, requests, &progress).await });
     }
     let mut total = Tally::default();
     while let Some(finished) = workers.join_next().await {
@@ -196,7 +205,7 @@ pub(crate) async fn run(options: &Options, args: Args) -> Result<(), Failure> {
                 ));
             }
         };
-        total.latencies.extend(tally.latencies);
+        total.latencies.add(&tally.latencies);
         total.errors += tally.errors;
         total.first_error = total.first_error.or(tally.first_error);
     }
@@ -204,7 +213,7 @@ pub(crate) async fn run(options: &Options, args: Args) -> Result<(), Failure> {
     progress.finish();
 
     let errors = total.errors;
-    output::line(report(total.latencies, errors, args.requests, elapsed).trim_end())?;
+    output::line(report(&total.latencies, errors, args.requests, elapsed).trim_end())?;
     match total.first_error {
         None => Ok(()),
         Some(error) => Err(Failure::new(
@@ -219,15 +228,12 @@ pub(crate) async fn run(options: &Options, args: Args) -> Result<(), Failure> {
 }
 
 /// The results, for people: counts, throughput, percentiles, histogram.
-fn report(latencies: Vec<Duration>, errors: u64, requests: u64, elapsed: Duration) -> String {
+fn report(latencies: &Latencies, errors: u64, requests: u64, elapsed: Duration) -> String {
     let mut report = format!(
         "answered   {} ok, {errors} errors in {elapsed:.2?}: {:.0} calls/s\n",
         latencies.len(),
         requests as f64 / elapsed.as_secs_f64()
     );
-    if let Some(latencies) = Latencies::new(latencies) {
-        report.push_str(&format!("latency    {}\nhistogram\n", latencies.summary()));
-        report.push_str(&latencies.histogram());
-    }
+    report.extend(latencies.report());
     report
 }

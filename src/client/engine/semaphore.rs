@@ -1,5 +1,14 @@
-//! Room in a client's bounded queue: callers reserve a place before they
-//! queue a request, and wait, all woken together, when there is none.
+//! The client's bounded queue as a counting semaphore: callers reserve a
+//! place (a permit) before they queue a request, and wait, all woken
+//! together, when there is none.
+//!
+//! Two halves: [`Places`], the count, taken without a lock, and
+//! [`Waiters`], the waiter list, kept under the engine's lock. Not
+//! `tokio::sync::Semaphore`: places are given back under the lock the
+//! engine holds anyway to hand over answers, many at once, and the waiters
+//! are woken after it is released; tokio's semaphore takes a lock of its own
+//! for every give-back, and a `poll_ready` on it needs a boxed future per
+//! handle.
 
 use std::{
     sync::atomic::{AtomicUsize, Ordering},
@@ -10,7 +19,7 @@ use std::{
 ///
 /// Taken without the lock (a caller usually finds one, and then takes no
 /// lock to reserve it), but given back only under it, by
-/// [`Room::give_back`]: a caller that found none looks again under the
+/// [`Waiters::give_back`]: a caller that found none looks again under the
 /// lock before it waits, so it either sees the places given back or is
 /// among the callers woken for them.
 pub(crate) struct Places(AtomicUsize);
@@ -35,7 +44,7 @@ impl Places {
 }
 
 /// The callers waiting for a place, under the lock.
-pub(crate) struct Room {
+pub(crate) struct Waiters {
     /// Callers waiting for a place.
     waiting: Vec<Waker>,
     /// Counts the times `waiting` was emptied, so that a caller can tell
@@ -47,7 +56,7 @@ pub(crate) struct Room {
 /// Polled again, the caller updates its entry instead of adding another.
 pub(crate) type WaitEntry = Option<(u64, usize)>;
 
-impl Room {
+impl Waiters {
     pub(crate) fn new() -> Self {
         Self {
             waiting: Vec::new(),
