@@ -338,44 +338,63 @@ async fn serve_connection_reports_bad_input_as_invalid_data() {
     );
 }
 
-/// A service that counts its calls in `called` and answers each frame once
-/// `release` gives a permit.
-fn held_echo(
-    called: &Arc<AtomicUsize>,
-    release: &Arc<Semaphore>,
-) -> impl Service<Bytes, Response = Bytes, Error = BoxError, Future: Send> + Send + 'static {
-    let (called, release) = (Arc::clone(called), Arc::clone(release));
-    service_fn(move |frame: Bytes| {
-        called.fetch_add(1, Ordering::SeqCst);
-        let release = Arc::clone(&release);
-        async move {
-            release.acquire().await?.forget();
-            Ok::<_, BoxError>(frame)
-        }
-    })
+/// One connection served by `server` with `serve_connection`, drained when
+/// `stop` is sent, whose service answers a frame once `release` gives a
+/// permit; a frame has been sent on `raw` and has reached the service.
+struct HeldConnection {
+    raw: tokio_util::codec::Framed<tower_ipc::transport::IpcStream, LengthPrefixed>,
+    release: Arc<Semaphore>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<Result<(), CloseReason>>,
 }
 
-#[tokio::test]
-async fn serve_connection_drains_on_its_signal_answering_what_is_in_flight() {
-    let endpoint = endpoint("single-drain");
+async fn held_connection(server: Server, name: &str, frame: &'static str) -> HeldConnection {
+    let endpoint = endpoint(name);
     let mut listener = endpoint.bind().await.unwrap();
     let mut raw = framed(&endpoint).await;
     let (stream, _) = listener.accept().await.unwrap();
-    let (called, release) = (Arc::default(), Arc::new(Semaphore::new(0)));
+    let called = Arc::new(AtomicUsize::new(0));
+    let release = Arc::new(Semaphore::new(0));
+    let held = {
+        let (called, release) = (Arc::clone(&called), Arc::clone(&release));
+        service_fn(move |frame: Bytes| {
+            called.fetch_add(1, Ordering::SeqCst);
+            let release = Arc::clone(&release);
+            async move {
+                release.acquire().await?.forget();
+                Ok::<_, BoxError>(frame)
+            }
+        })
+    };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let served = tokio::spawn(
-        Server::new()
-            .serve_connection(stream, LengthPrefixed::new(), held_echo(&called, &release))
+        server
+            .serve_connection(stream, LengthPrefixed::new(), held)
             .with_graceful_shutdown(async move {
                 let _ = stopped.await;
             }),
     );
-    raw.send(Bytes::from("in flight")).await.unwrap();
-    // The request is read (it waits in the service) before the signal.
+    raw.send(Bytes::from(frame)).await.unwrap();
     eventually("the request reaches the service", || {
         called.load(Ordering::SeqCst) == 1
     })
     .await;
+    HeldConnection {
+        raw,
+        release,
+        stop,
+        served,
+    }
+}
+
+#[tokio::test]
+async fn serve_connection_drains_on_its_signal_answering_what_is_in_flight() {
+    let HeldConnection {
+        mut raw,
+        release,
+        stop,
+        served,
+    } = held_connection(Server::new(), "single-drain", "in flight").await;
     stop.send(()).unwrap();
     // Draining waits for the request in flight, answers it, then closes.
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -388,25 +407,13 @@ async fn serve_connection_drains_on_its_signal_answering_what_is_in_flight() {
 
 #[tokio::test]
 async fn serve_connection_past_the_shutdown_timeout_ends_aborted() {
-    let endpoint = endpoint("single-abort");
-    let mut listener = endpoint.bind().await.unwrap();
-    let mut raw = framed(&endpoint).await;
-    let (stream, _) = listener.accept().await.unwrap();
-    let (called, release) = (Arc::default(), Arc::new(Semaphore::new(0)));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = tokio::spawn(
-        Server::new()
-            .shutdown_timeout(Duration::from_millis(50))
-            .serve_connection(stream, LengthPrefixed::new(), held_echo(&called, &release))
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            }),
-    );
-    raw.send(Bytes::from("never answered")).await.unwrap();
-    eventually("the request reaches the service", || {
-        called.load(Ordering::SeqCst) == 1
-    })
-    .await;
+    let server = Server::new().shutdown_timeout(Duration::from_millis(50));
+    let HeldConnection {
+        mut raw,
+        stop,
+        served,
+        ..
+    } = held_connection(server, "single-abort", "never answered").await;
     stop.send(()).unwrap();
     let err = timeout(PATIENCE, served)
         .await
