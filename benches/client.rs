@@ -108,19 +108,22 @@ mod bench {
             .expect("runtime");
         let _ = runtime.block_on(async {
             let stream = UnixStream::from_std(stream)?;
-            if json {
+            let served: std::io::Result<()> = if json {
                 let router = Router::new().method("echo", |(text,): (String,)| async move {
                     Ok::<_, ErrorObject>(text)
                 });
                 Server::new()
                     .serve_connection(stream, JsonRpc::new(), router)
                     .await
+                    .map_err(Into::into)
             } else {
                 let echo = service_fn(|frame: Bytes| async move { Ok::<_, Infallible>(frame) });
                 Server::new()
                     .serve_connection(stream, LengthPrefixed::new(), echo)
                     .await
-            }
+                    .map_err(Into::into)
+            };
+            served
         });
     }
 

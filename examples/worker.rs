@@ -83,10 +83,12 @@ async fn serve(log: impl Fn(&str)) -> io::Result<()> {
     match served {
         Ok(()) => log("stdin closed and every answer written: shutting down"),
         // The parent died before it read the last answers.
-        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => {
+        Err(reason)
+            if reason.io_error().map(io::Error::kind) == Some(io::ErrorKind::BrokenPipe) =>
+        {
             log("stdin closed, parent gone: shutting down");
         }
-        Err(err) => return Err(err),
+        Err(reason) => return Err(reason.into()),
     }
 
     // The parent may be gone already: a report that fails stops nothing.

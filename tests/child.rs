@@ -682,7 +682,8 @@ mod children {
         });
         let served = Server::new()
             .serve_connection(stdio, LengthPrefixed::new(), service)
-            .await;
+            .await
+            .map_err(std::io::Error::from);
         match served {
             Ok(()) => eprintln!("worker {pid}: stdin closed; every answer was written"),
             Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => {

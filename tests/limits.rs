@@ -27,7 +27,7 @@ use tower_ipc::{
     Endpoint, Server,
     codec::LengthPrefixed,
     jsonrpc::{ErrorObject, JsonRpc, JsonRpcClient, Router},
-    server::{ServerEvent, Summary},
+    server::{CloseReason, ServerEvent, Summary},
 };
 
 /// A router whose `wait` method holds each call until `gate` gives a permit,
@@ -322,7 +322,9 @@ async fn a_client_that_never_reads_is_disconnected_and_its_requests_stop_being_r
             .expect("not disconnected")
         {
             Some(ServerEvent::ConnectionClosed { reason, .. }) => {
-                assert!(reason.contains("write timeout"), "{reason}");
+                assert!(matches!(reason, CloseReason::WriteTimeout(_)), "{reason}");
+                assert!(reason.to_string().contains("write timeout"), "{reason}");
+                assert!(reason.is_failure());
                 break;
             }
             Some(_) => continue,
@@ -426,7 +428,14 @@ async fn lifecycle_events_tell_the_story_of_a_server() {
         "{names:?}"
     );
     assert!(
-        matches!(&seen[2], ServerEvent::ConnectionClosed { id: 1, reason, .. } if reason == "closed by peer"),
+        matches!(
+            &seen[2],
+            ServerEvent::ConnectionClosed {
+                id: 1,
+                reason: CloseReason::PeerClosed,
+                ..
+            }
+        ),
         "{names:?}"
     );
     assert!(

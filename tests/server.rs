@@ -19,6 +19,7 @@ use tower::{BoxError, Service, ServiceExt, service_fn};
 use tower_ipc::{
     Endpoint, Server,
     codec::LengthPrefixed,
+    server::CloseReason,
     transport::{Listener, PeerInfo},
 };
 
@@ -323,12 +324,104 @@ async fn serve_connection_reports_bad_input_as_invalid_data() {
         .unwrap()
         .unwrap()
         .unwrap_err();
-    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err}");
+    assert!(matches!(err, CloseReason::BadInput(_)), "{err:?}");
+    assert!(err.is_failure());
+    assert_eq!(
+        std::io::Error::from(err.clone()).kind(),
+        std::io::ErrorKind::InvalidData,
+        "{err}"
+    );
     assert!(
         err.to_string()
             .contains("exceeds the maximum frame length of 8 bytes"),
         "{err}"
     );
+}
+
+/// One connection served by `server` with `serve_connection`, drained when
+/// `stop` is sent, whose service answers a frame once `release` gives a
+/// permit; a frame has been sent on `raw` and has reached the service.
+struct HeldConnection {
+    raw: tokio_util::codec::Framed<tower_ipc::transport::IpcStream, LengthPrefixed>,
+    release: Arc<Semaphore>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<Result<(), CloseReason>>,
+}
+
+async fn held_connection(server: Server, name: &str, frame: &'static str) -> HeldConnection {
+    let endpoint = endpoint(name);
+    let mut listener = endpoint.bind().await.unwrap();
+    let mut raw = framed(&endpoint).await;
+    let (stream, _) = listener.accept().await.unwrap();
+    let called = Arc::new(AtomicUsize::new(0));
+    let release = Arc::new(Semaphore::new(0));
+    let held = {
+        let (called, release) = (Arc::clone(&called), Arc::clone(&release));
+        service_fn(move |frame: Bytes| {
+            called.fetch_add(1, Ordering::SeqCst);
+            let release = Arc::clone(&release);
+            async move {
+                release.acquire().await?.forget();
+                Ok::<_, BoxError>(frame)
+            }
+        })
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(
+        server
+            .serve_connection(stream, LengthPrefixed::new(), held)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            }),
+    );
+    raw.send(Bytes::from(frame)).await.unwrap();
+    eventually("the request reaches the service", || {
+        called.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    HeldConnection {
+        raw,
+        release,
+        stop,
+        served,
+    }
+}
+
+#[tokio::test]
+async fn serve_connection_drains_on_its_signal_answering_what_is_in_flight() {
+    let HeldConnection {
+        mut raw,
+        release,
+        stop,
+        served,
+    } = held_connection(Server::new(), "single-drain", "in flight").await;
+    stop.send(()).unwrap();
+    // Draining waits for the request in flight, answers it, then closes.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!served.is_finished(), "it waits for the request in flight");
+    release.add_permits(1);
+    assert_eq!(raw.next().await.unwrap().unwrap(), "in flight");
+    assert!(timeout(PATIENCE, raw.next()).await.unwrap().is_none());
+    timeout(PATIENCE, served).await.unwrap().unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn serve_connection_past_the_shutdown_timeout_ends_aborted() {
+    let server = Server::new().shutdown_timeout(Duration::from_millis(50));
+    let HeldConnection {
+        mut raw,
+        stop,
+        served,
+        ..
+    } = held_connection(server, "single-abort", "never answered").await;
+    stop.send(()).unwrap();
+    let err = timeout(PATIENCE, served)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(err, CloseReason::Aborted), "{err:?}");
+    assert!(timeout(PATIENCE, raw.next()).await.unwrap().is_none());
 }
 
 #[tokio::test]

@@ -700,6 +700,14 @@ impl Contender for OurServer {
         self.0.family()
     }
 
+    fn is_ours(&self) -> bool {
+        true
+    }
+
+    fn raw_client(&self) -> bool {
+        true
+    }
+
     fn serve(&self, endpoint: &str, ready: &dyn Fn()) {
         self.0.serve(endpoint, ready);
     }

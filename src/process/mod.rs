@@ -33,6 +33,8 @@
 //! # The child
 //!
 //! ```no_run
+//! use std::io::ErrorKind;
+//!
 //! use bytes::Bytes;
 //! use tower::service_fn;
 //! use tower_ipc::{
@@ -58,8 +60,8 @@
 //!     let _ = lifetime.shutdown(LifetimeAction::DATABASE).await;
 //!     match served {
 //!         // The parent died before reading the last answers.
-//!         Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-//!         served => served,
+//!         Err(reason) if reason.io_error().map(|e| e.kind()) == Some(ErrorKind::BrokenPipe) => Ok(()),
+//!         served => Ok(served?),
 //!     }
 //! }
 //! ```

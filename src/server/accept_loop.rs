@@ -383,7 +383,7 @@ impl<P> Admitted<P> {
         emit(&events, || ServerEvent::ConnectionClosed {
             id,
             peer,
-            reason: closed.to_string(),
+            reason: closed,
         });
     }
 }

@@ -3,9 +3,7 @@
 
 use std::{
     collections::VecDeque,
-    fmt,
     future::Future,
-    io,
     marker::PhantomData,
     pin::Pin,
     sync::{Arc, atomic::Ordering},
@@ -13,6 +11,7 @@ use std::{
     time::Duration,
 };
 
+use bytes::BytesMut;
 use futures::{
     Sink, Stream,
     stream::{FuturesOrdered, FuturesUnordered},
@@ -27,95 +26,41 @@ use tokio_util::{
 };
 use tower::{BoxError, Service};
 
-use super::{summary::Stats, watch::Watch};
-
-/// Why a connection ended.
-#[derive(Debug)]
-pub(crate) enum CloseReason {
-    /// The peer closed its side and every answer was written.
-    PeerClosed,
-    /// The server shut down; requests in flight were answered.
-    Shutdown,
-    /// The peer sent bytes the codec rejects.
-    Decode(BoxError),
-    /// The service failed; an untagged protocol cannot answer in order past
-    /// a failed request, so the connection closes after the answers before it.
-    Service(BoxError),
-    /// An answer could not be encoded.
-    Encode(BoxError),
-    /// Reading or writing the transport failed.
-    Io(BoxError),
-    /// Nothing was read or written for the idle timeout.
-    Idle(Duration),
-    /// The peer read none of the answers for the write timeout.
-    WriteTimeout(Duration),
-    /// The shutdown deadline passed with requests in flight.
-    Aborted,
-}
-
-impl CloseReason {
-    /// `Ok` for an orderly end, else the failure as an [`io::Error`].
-    pub(crate) fn into_result(self) -> io::Result<()> {
-        let kind = match &self {
-            Self::PeerClosed | Self::Shutdown | Self::Idle(_) => return Ok(()),
-            Self::Decode(_) => io::ErrorKind::InvalidData,
-            Self::WriteTimeout(_) => io::ErrorKind::TimedOut,
-            Self::Aborted => io::ErrorKind::Interrupted,
-            Self::Io(err) => err
-                .downcast_ref::<io::Error>()
-                .map_or(io::ErrorKind::Other, io::Error::kind),
-            Self::Service(_) | Self::Encode(_) => io::ErrorKind::Other,
-        };
-        Err(io::Error::new(kind, self))
-    }
-}
-
-impl std::error::Error for CloseReason {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::PeerClosed
-            | Self::Shutdown
-            | Self::Idle(_)
-            | Self::WriteTimeout(_)
-            | Self::Aborted => None,
-            Self::Decode(err) | Self::Service(err) | Self::Encode(err) | Self::Io(err) => {
-                Some(err.as_ref())
-            }
-        }
-    }
-}
-
-impl fmt::Display for CloseReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::PeerClosed => f.write_str("closed by peer"),
-            Self::Shutdown => f.write_str("server shutdown"),
-            Self::Decode(err) => write!(f, "bad input from peer: {err}"),
-            Self::Service(err) => write!(f, "service failed: {err}"),
-            Self::Encode(err) => write!(f, "response could not be encoded: {err}"),
-            Self::Io(err) => write!(f, "transport error: {err}"),
-            Self::Idle(after) => write!(f, "idle for {after:?}"),
-            Self::WriteTimeout(after) => {
-                write!(f, "the peer read no answer for {after:?} (write timeout)")
-            }
-            Self::Aborted => f.write_str("shutdown deadline passed with requests in flight"),
-        }
-    }
-}
+use super::{
+    CloseReason, Connecting,
+    buffer::{FLUSH_AT, Metered, ReadRoom, trim_write},
+    cancel_flag::CancelFlag,
+    dispatch::Dispatch,
+    summary::Stats,
+};
 
 /// The requests of a connection that are read but not yet answered.
 pub(crate) trait InFlight<F: Future>: Stream<Item = F::Output> + Unpin {
     /// Whether answers leave in request order. The peer then pairs answers
     /// with requests by position, so nothing after an unanswerable request
     /// may be sent, and requests the shutdown deadline cuts short are
-    /// dropped. Unordered (tagged) requests must instead resolve promptly to
-    /// an answer that tells their caller, once the connection's abort signal
-    /// fires.
+    /// dropped. Unordered (tagged) requests are instead [given
+    /// up](GiveUp) once the connection's abort signal fires: each caller is
+    /// answered at once.
     const ORDERED: bool;
 
     fn empty() -> Self;
     fn push(&mut self, future: F);
     fn count(&self) -> usize;
+    /// At the shutdown deadline: the requests whose callers are to be told
+    /// they were given up. Every one for unordered (tagged) requests; none
+    /// for ordered ones, which are dropped (their connection closes).
+    fn into_given_up(self) -> impl Iterator<Item = F>;
+}
+
+/// A request's future that the shutdown deadline can cut short.
+pub(crate) trait GiveUp: Future {
+    /// The deadline passed with this request in flight: the answer that
+    /// tells its caller so, for a protocol whose answers carry their
+    /// request's id. `None` to go on polling it, for a future that ends
+    /// promptly on its own once the deadline has passed (or one of an
+    /// ordered protocol, whose requests in flight are dropped instead).
+    fn give_up(self: Pin<&mut Self>) -> Option<Self::Output>;
 }
 
 /// Answers in request order: pipelining for untagged protocols.
@@ -133,11 +78,15 @@ impl<F: Future> InFlight<F> for FuturesOrdered<F> {
     fn count(&self) -> usize {
         self.len()
     }
+
+    fn into_given_up(self) -> impl Iterator<Item = F> {
+        std::iter::empty()
+    }
 }
 
 /// Answers as they complete: for protocols whose answers carry the id of
 /// their request.
-impl<F: Future> InFlight<F> for FuturesUnordered<F> {
+impl<F: Future + Unpin> InFlight<F> for FuturesUnordered<F> {
     const ORDERED: bool = false;
 
     fn empty() -> Self {
@@ -151,33 +100,51 @@ impl<F: Future> InFlight<F> for FuturesUnordered<F> {
     fn count(&self) -> usize {
         self.len()
     }
-}
 
-/// A request's future in a heap slot that outlives it: when the future is
-/// done, the slot comes back with its answer and carries the next request's
-/// future. With [`Connection`]'s free list, serving allocates nothing per
-/// request for the slot once the connection has warmed up.
-pub(crate) struct Slot<F> {
-    slot: Option<Pin<Box<Option<F>>>>,
-}
-
-impl<F: Future> Future for Slot<F> {
-    type Output = (F::Output, Pin<Box<Option<F>>>);
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let slot = self.slot.as_mut().expect("Slot polled after completion");
-        let future = slot
-            .as_mut()
-            .as_pin_mut()
-            .expect("a slot in flight holds a future");
-        let answer = ready!(future.poll(cx));
-        let mut slot = self.slot.take().expect("checked above");
-        slot.set(None);
-        Poll::Ready((answer, slot))
+    fn into_given_up(self) -> impl Iterator<Item = F> {
+        self.into_iter()
     }
 }
 
-impl<F> Unpin for Slot<F> {}
+/// A request's future in a heap box that outlives it: when the future is
+/// done, the box comes back with its answer and carries the next request's
+/// future. With [`Connection`]'s free list, serving allocates nothing per
+/// request for the box once the connection has warmed up.
+pub(crate) struct ReusedBox<F> {
+    boxed: Option<Pin<Box<Option<F>>>>,
+}
+
+impl<F: Future> Future for ReusedBox<F> {
+    type Output = (F::Output, Pin<Box<Option<F>>>);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let boxed = self
+            .boxed
+            .as_mut()
+            .expect("ReusedBox polled after completion");
+        let future = boxed
+            .as_mut()
+            .as_pin_mut()
+            .expect("a box in flight holds a future");
+        let answer = ready!(future.poll(cx));
+        let mut boxed = self.boxed.take().expect("checked above");
+        boxed.set(None);
+        Poll::Ready((answer, boxed))
+    }
+}
+
+impl<F> Unpin for ReusedBox<F> {}
+
+impl<F: GiveUp> ReusedBox<F> {
+    /// The answer its future gives when given up, and the emptied box.
+    fn give_up(&mut self) -> Option<<Self as Future>::Output> {
+        let boxed = self.boxed.as_mut()?;
+        let answer = boxed.as_mut().as_pin_mut()?.give_up()?;
+        let mut boxed = self.boxed.take()?;
+        boxed.set(None);
+        Some((answer, boxed))
+    }
+}
 
 /// Serves one connection: at most `max_in_flight` requests are between the
 /// decoder and the encoder at once, answered in the order `Q` keeps; messages
@@ -193,7 +160,9 @@ pub(crate) struct Connection<T, C, S, Req, Q, P = Never<<S as Service<Req>>::Res
 where
     S: Service<Req>,
 {
-    framed: Framed<T, C>,
+    framed: Framed<Metered<T>, C>,
+    /// How much the next read may take.
+    read_room: ReadRoom,
     service: S,
     in_flight: Q,
     /// Answers that were ready as soon as their request was read (the
@@ -220,8 +189,8 @@ where
     /// A fatal write-side failure: stop at once.
     write_failed: Option<CloseReason>,
     needs_flush: bool,
-    shutdown: Watch,
-    abort: Watch,
+    shutdown: CancelFlag,
+    abort: CancelFlag,
     aborted: bool,
     /// Fires at the idle or write deadline, whichever is armed.
     timer: Pin<Box<Sleep>>,
@@ -230,6 +199,9 @@ where
     /// Since when the peer has taken none of our bytes (write timeout only).
     stalled_since: Option<Instant>,
     stats: Arc<Stats>,
+    /// Answers written since the last wake-up, added to `stats` at its end
+    /// (one atomic add per wake-up rather than per answer).
+    completed: u64,
     /// What the protocol does with frames read past the cap, if it reads
     /// past it at all.
     at_cap: Option<Box<dyn AtCap<Req, S::Response>>>,
@@ -273,22 +245,37 @@ where
     <C as Decoder>::Error: Into<BoxError>,
     <C as Encoder<S::Response>>::Error: Into<BoxError>,
     S: Service<Req>,
+    S::Future: GiveUp,
     S::Error: Into<BoxError>,
-    Q: InFlight<Slot<S::Future>>,
+    Q: InFlight<ReusedBox<S::Future>>,
     P: Stream<Item = S::Response> + Unpin,
 {
-    pub(crate) fn new(
-        framed: Framed<T, C>,
-        service: S,
-        limits: Limits,
-        signals: &Signals,
-        stats: Arc<Stats>,
-        push: Option<P>,
-        at_cap: Option<Box<dyn AtCap<Req, S::Response>>>,
-    ) -> Self {
+    /// The engine for the connection `dispatch` describes; see
+    /// [`Dispatch::in_request_order`] and [`Dispatch::in_completion_order`].
+    pub(super) fn new(dispatch: Dispatch<T, C, S, Req, P>) -> Self {
+        let Dispatch {
+            io,
+            codec,
+            service,
+            connecting:
+                Connecting {
+                    limits,
+                    signals,
+                    stats,
+                    ..
+                },
+            push,
+            at_cap,
+        } = dispatch;
         let now = Instant::now();
+        // The buffers are sized by the traffic (see `buffer`): they start
+        // empty.
+        let mut framed = Framed::with_capacity(Metered::new(io), codec, 0);
+        *framed.write_buffer_mut() = BytesMut::new();
+        framed.set_backpressure_boundary(FLUSH_AT);
         Self {
             framed,
+            read_room: ReadRoom::new(),
             service,
             in_flight: Q::empty(),
             done: VecDeque::new(),
@@ -304,8 +291,8 @@ where
             read_pending: false,
             write_failed: None,
             needs_flush: false,
-            shutdown: Watch::new(&signals.shutdown),
-            abort: Watch::new(&signals.abort),
+            shutdown: CancelFlag::new(&signals.shutdown),
+            abort: CancelFlag::new(&signals.abort),
             aborted: false,
             timer: Box::pin(tokio::time::sleep_until(
                 now + limits.idle_timeout.unwrap_or(Duration::ZERO),
@@ -313,6 +300,7 @@ where
             last_activity: now,
             stalled_since: None,
             stats,
+            completed: 0,
             at_cap,
             _request: PhantomData,
         }
@@ -321,6 +309,11 @@ where
     fn poll_dispatch(&mut self, cx: &mut Context<'_>) -> Poll<CloseReason> {
         self.push_pending = false;
         self.read_pending = false;
+        if self.read_closed.is_none() {
+            let filled = self.framed.get_mut().take_filled();
+            self.read_room
+                .prepare(filled, self.framed.read_buffer_mut());
+        }
         if !self.aborted && self.abort.poll_cancelled(cx) {
             self.abort_in_flight();
         }
@@ -346,8 +339,9 @@ where
                 Poll::Ready(Ok(())) => {
                     self.needs_flush = false;
                     self.stalled_since = None;
+                    trim_write(self.framed.write_buffer_mut());
                 }
-                Poll::Ready(Err(err)) => return Poll::Ready(CloseReason::Io(err.into())),
+                Poll::Ready(Err(err)) => return Poll::Ready(CloseReason::io(err)),
                 Poll::Pending => {
                     let moved = self.framed.write_buffer().len() < buffered;
                     return self.poll_stalled(cx, moved);
@@ -375,8 +369,16 @@ where
         // Answers already finished are still written, and count as such.
         let finished = self.done.len() as u64;
         self.stats.completed.fetch_add(finished, Ordering::Relaxed);
-        if Q::ORDERED {
-            self.in_flight = Q::empty();
+        let in_flight = std::mem::replace(&mut self.in_flight, Q::empty());
+        for mut boxed in in_flight.into_given_up() {
+            // The caller is told, at once.
+            match boxed.give_up() {
+                Some((answer, emptied)) => {
+                    self.free.push(emptied);
+                    self.done.push_back(answer);
+                }
+                None => self.in_flight.push(boxed),
+            }
         }
         if self.read_closed.is_none() || cancelled > 0 {
             self.read_closed = Some(CloseReason::Aborted);
@@ -435,7 +437,10 @@ where
             let request = match self.waiting.take() {
                 Some(request) => request,
                 None => {
-                    if self.read_closed.is_some() || self.read_pending {
+                    if self.read_closed.is_some()
+                        || self.read_pending
+                        || self.write_failed.is_some()
+                    {
                         break;
                     }
                     if self.unanswered() >= self.limits.max_in_flight {
@@ -449,7 +454,7 @@ where
                     match read {
                         Poll::Ready(Some(Ok(request))) => request,
                         Poll::Ready(Some(Err(err))) => {
-                            self.read_closed = Some(CloseReason::Decode(err.into()));
+                            self.read_closed = Some(CloseReason::read(err));
                             break;
                         }
                         Poll::Ready(None) => {
@@ -477,7 +482,7 @@ where
                     // The request is dropped unanswered: the peer sees the
                     // connection close.
                     if self.read_closed.is_none() {
-                        self.read_closed = Some(CloseReason::Service(err.into()));
+                        self.read_closed = Some(CloseReason::service(err));
                     }
                     return true;
                 }
@@ -514,7 +519,7 @@ where
                     progress = true;
                 }
                 Poll::Ready(Some(Err(err))) => {
-                    self.read_closed = Some(CloseReason::Decode(err.into()));
+                    self.read_closed = Some(CloseReason::read(err));
                     return true;
                 }
                 Poll::Ready(None) => {
@@ -545,23 +550,38 @@ where
         self.in_flight.count() + self.done.len() + usize::from(self.waiting.is_some())
     }
 
-    /// Puts a request's future in a slot and polls it once: an answer that
+    /// Puts a request's future in a box and polls it once: an answer that
     /// is ready at once skips the in-flight set (and its allocation per
-    /// request). An ordered protocol may do so only when nothing is in
-    /// flight, since the answer must not overtake earlier ones.
+    /// request), and goes straight into the write buffer when nothing waits
+    /// ahead of it, as a hand-written loop answers each request it reads
+    /// (what it holds is then freed before the next request is read). An
+    /// ordered protocol may do so only when nothing is in flight, since the
+    /// answer must not overtake earlier ones.
     fn start(&mut self, future: S::Future, cx: &mut Context<'_>) {
-        let mut slot = self.free.pop().unwrap_or_else(|| Box::pin(None));
-        slot.set(Some(future));
+        let mut boxed = self.free.pop().unwrap_or_else(|| Box::pin(None));
+        boxed.set(Some(future));
         if !Q::ORDERED || self.in_flight.count() == 0 {
-            let future = slot.as_mut().as_pin_mut().expect("just set");
+            let future = boxed.as_mut().as_pin_mut().expect("just set");
             if let Poll::Ready(answer) = future.poll(cx) {
-                slot.set(None);
-                self.free.push(slot);
-                self.done.push_back(answer);
+                boxed.set(None);
+                self.free.push(boxed);
+                if !self.done.is_empty() {
+                    self.done.push_back(answer);
+                    return;
+                }
+                match Pin::new(&mut self.framed).poll_ready(cx) {
+                    Poll::Ready(Ok(())) => {
+                        self.send(answer, true);
+                    }
+                    Poll::Ready(Err(err)) => {
+                        self.write_failed = Some(CloseReason::io(err));
+                    }
+                    Poll::Pending => self.done.push_back(answer),
+                }
                 return;
             }
         }
-        self.in_flight.push(Slot { slot: Some(slot) });
+        self.in_flight.push(ReusedBox { boxed: Some(boxed) });
     }
 
     /// The next finished answer, in the order the protocol wants.
@@ -575,8 +595,8 @@ where
             return Poll::Ready(None);
         }
         match ready!(Pin::new(&mut self.in_flight).poll_next(cx)) {
-            Some((answer, slot)) => {
-                self.free.push(slot);
+            Some((answer, boxed)) => {
+                self.free.push(boxed);
                 Poll::Ready(Some(answer))
             }
             None => Poll::Ready(None),
@@ -591,7 +611,7 @@ where
             match Pin::new(&mut self.framed).poll_ready(cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(err)) => {
-                    self.write_failed = Some(CloseReason::Io(err.into()));
+                    self.write_failed = Some(CloseReason::io(err));
                     return true;
                 }
                 Poll::Pending => break,
@@ -603,33 +623,42 @@ where
                     None => break,
                 },
             };
-            let failure = match answer {
-                Ok(response) => match Pin::new(&mut self.framed).start_send(response) {
-                    Ok(()) => {
-                        if is_answer && !self.aborted {
-                            self.stats.completed.fetch_add(1, Ordering::Relaxed);
-                        }
-                        self.needs_flush = true;
-                        progress = true;
-                        continue;
-                    }
-                    Err(err) => CloseReason::Encode(err.into()),
-                },
-                Err(err) => CloseReason::Service(err.into()),
-            };
-            tracing::debug!(reason = %failure, "closing connection after a failed request");
-            if Q::ORDERED {
-                // Write what came before the unanswerable request, then
-                // close; the peer sees its later calls fail.
-                self.in_flight = Q::empty();
-                self.done.clear();
+            progress = true;
+            if !self.send(answer, is_answer) {
+                return true;
             }
-            if self.read_closed.is_none() {
-                self.read_closed = Some(failure);
-            }
-            return true;
         }
         progress
+    }
+
+    /// Encodes an answer (or a pushed message) into the write buffer, once
+    /// the transport has said it has room. A failed request or an answer
+    /// that cannot be encoded closes the connection; returns false then.
+    fn send(&mut self, answer: Result<S::Response, S::Error>, is_answer: bool) -> bool {
+        let failure = match answer {
+            Ok(response) => match Pin::new(&mut self.framed).start_send(response) {
+                Ok(()) => {
+                    if is_answer && !self.aborted {
+                        self.completed += 1;
+                    }
+                    self.needs_flush = true;
+                    return true;
+                }
+                Err(err) => CloseReason::encode(err),
+            },
+            Err(err) => CloseReason::service(err),
+        };
+        tracing::debug!(reason = %failure, "closing connection after a failed request");
+        if Q::ORDERED {
+            // Write what came before the unanswerable request, then
+            // close; the peer sees its later calls fail.
+            self.in_flight = Q::empty();
+            self.done.clear();
+        }
+        if self.read_closed.is_none() {
+            self.read_closed = Some(failure);
+        }
+        false
     }
 
     /// The next message the server sends of its own accord, if one is ready.
@@ -659,15 +688,23 @@ where
     <C as Decoder>::Error: Into<BoxError>,
     <C as Encoder<S::Response>>::Error: Into<BoxError>,
     S: Service<Req>,
+    S::Future: GiveUp,
     S::Error: Into<BoxError>,
-    Q: InFlight<Slot<S::Future>>,
+    Q: InFlight<ReusedBox<S::Future>>,
     P: Stream<Item = S::Response> + Unpin,
 {
     type Output = CloseReason;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<CloseReason> {
         // Every field is Unpin or boxed, so the connection can be moved.
-        self.get_mut().poll_dispatch(cx)
+        let this = self.get_mut();
+        let poll = this.poll_dispatch(cx);
+        if this.completed > 0 {
+            this.stats
+                .completed
+                .fetch_add(std::mem::take(&mut this.completed), Ordering::Relaxed);
+        }
+        poll
     }
 }
 

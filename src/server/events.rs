@@ -1,6 +1,6 @@
 use tokio::sync::broadcast;
 
-use super::Summary;
+use super::{CloseReason, Summary};
 use crate::transport::PeerInfo;
 
 /// Something that happened in the life of a server, for applications that
@@ -26,8 +26,8 @@ pub enum ServerEvent {
         id: u64,
         /// Who was connected.
         peer: PeerInfo,
-        /// Why it ended (closed by the peer, idle, shutdown, an error...).
-        reason: String,
+        /// Why it ended (closed by the peer, idle, shutdown, a failure).
+        reason: CloseReason,
     },
     /// A connection was turned away (the connection limit, a refused peer).
     ConnectionRefused {

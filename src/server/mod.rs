@@ -47,20 +47,26 @@
 
 mod accept_loop;
 pub mod authorize;
+mod buffer;
+mod cancel_flag;
+mod close;
 pub(crate) mod connection;
+mod dispatch;
 mod events;
 pub(crate) mod protocol;
 mod serve;
+mod serve_connection;
 mod settings;
 mod signal;
 pub(crate) mod summary;
-mod watch;
 
+pub use close::{Cause, CloseReason};
 pub use events::{Events, ServerEvent};
-pub use protocol::Protocol;
 #[doc(hidden)]
-pub use protocol::{Closed, Connecting};
+pub use protocol::Connecting;
+pub use protocol::Protocol;
 pub use serve::{Serve, ServeFuture, WithGracefulShutdown};
+pub use serve_connection::ServeConnection;
 pub use settings::Server;
 pub use signal::{ShutdownSignal, shutdown_signal};
 pub use summary::Summary;

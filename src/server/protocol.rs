@@ -1,19 +1,18 @@
 use std::{
-    fmt,
     future::Future,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
 };
 
-use futures::stream::FuturesOrdered;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_util::codec::{Decoder, Encoder, Framed};
+use tokio_util::codec::{Decoder, Encoder};
 use tower::{BoxError, Service};
 use tracing::Instrument;
 
 use super::{
-    connection::{CloseReason, Connection, Limits, Signals},
+    CloseReason,
+    connection::{Limits, Signals},
     summary::Stats,
 };
 use crate::transport::PeerInfo;
@@ -29,9 +28,11 @@ use crate::transport::PeerInfo;
 ///   notifications and batches, answered in completion order, with
 ///   subscriptions pushed by the server.
 ///
-/// The trait's methods are an implementation detail of the server; it is
-/// public only so that both kinds fit [`serve`](super::serve).
-pub trait Protocol<T, S>: Clone + Send + 'static {
+/// The trait is sealed: its methods are an implementation detail of the
+/// server, public only so that every kind fits [`serve`](super::serve). Any
+/// codec is a protocol already; the crate's others are `JsonRpc`, a service
+/// trait's `Frames`, `TypedServer` and `web::Http`.
+pub trait Protocol<T, S>: sealed::Sealed + Clone + Send + 'static {
     /// Serves one connection until the peer hangs up or the server stops it.
     #[doc(hidden)]
     fn serve_connection(
@@ -39,7 +40,7 @@ pub trait Protocol<T, S>: Clone + Send + 'static {
         io: T,
         service: S,
         connection: Connecting,
-    ) -> impl Future<Output = Closed> + Send + use<Self, T, S>;
+    ) -> impl Future<Output = CloseReason> + Send + use<Self, T, S>;
 
     /// Turns a connection away, telling the peer why if the protocol has a
     /// way to (a codec does not: the connection is just closed).
@@ -51,7 +52,16 @@ pub trait Protocol<T, S>: Clone + Send + 'static {
     }
 }
 
-/// What the server hands a protocol with each connection.
+pub(crate) mod sealed {
+    /// Only the crate's protocols are [`Protocol`](super::Protocol)s.
+    pub trait Sealed {}
+
+    impl<C: tokio_util::codec::Decoder> Sealed for C {}
+}
+
+/// What the server hands a protocol with each connection: who the peer is,
+/// and the limits and signals the engine serves it with
+/// ([`Connecting::serve`], the engine's entry).
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct Connecting {
@@ -61,14 +71,21 @@ pub struct Connecting {
     pub(crate) stats: Arc<Stats>,
 }
 
-/// How a connection ended.
-#[doc(hidden)]
-#[derive(Debug)]
-pub struct Closed(pub(crate) CloseReason);
+impl Connecting {
+    /// Who is connected.
+    pub(crate) fn peer(&self) -> &PeerInfo {
+        &self.peer
+    }
 
-impl fmt::Display for Closed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+    /// How many requests the connection may have in flight.
+    pub(crate) fn max_in_flight(&self) -> usize {
+        self.limits.max_in_flight
+    }
+
+    /// Fires at the shutdown deadline, when what is still running is given
+    /// up.
+    pub(crate) fn deadline(&self) -> &tokio_util::sync::CancellationToken {
+        &self.signals.abort
     }
 }
 
@@ -89,23 +106,10 @@ where
         io: T,
         service: S,
         connection: Connecting,
-    ) -> impl Future<Output = Closed> + Send + use<T, S, C> {
-        let Connecting {
-            limits,
-            signals,
-            stats,
-            ..
-        } = connection;
-        let connection = Connection::<_, _, _, _, FuturesOrdered<_>>::new(
-            Framed::new(io, self.clone()),
-            Traced::new(service),
-            limits,
-            &signals,
-            stats,
-            None,
-            None,
-        );
-        async move { Closed(connection.await) }
+    ) -> impl Future<Output = CloseReason> + Send + use<T, S, C> {
+        connection
+            .serve(io, self.clone(), Traced::new(service))
+            .in_request_order()
     }
 }
 
@@ -156,6 +160,17 @@ impl<F> Timed<F> {
     pub(crate) fn new(inner: F) -> Self {
         let started = tracing::enabled!(tracing::Level::DEBUG).then(tokio::time::Instant::now);
         Self { inner, started }
+    }
+}
+
+/// Requests of ordered protocols are dropped at the shutdown deadline.
+impl<F, T, E> super::connection::GiveUp for Timed<tracing::instrument::Instrumented<F>>
+where
+    F: Future<Output = Result<T, E>>,
+    E: Into<BoxError>,
+{
+    fn give_up(self: Pin<&mut Self>) -> Option<Self::Output> {
+        None
     }
 }
 

@@ -1,9 +1,9 @@
-use std::{future::Future, io, sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use tower::{Service, make::Shared};
 
 use super::{
-    Protocol, Serve,
+    CloseReason, Protocol, Serve, ServeConnection,
     connection::{Limits, Signals},
     protocol::Connecting,
 };
@@ -186,7 +186,8 @@ impl Server {
     /// in-flight cap as [`serve`](Self::serve).
     ///
     /// Completes when the peer has closed its side and every request read
-    /// before that is answered.
+    /// before that is answered; [drained on a
+    /// signal](ServeConnection::with_graceful_shutdown) if asked.
     ///
     /// ```
     /// use bytes::Bytes;
@@ -212,26 +213,33 @@ impl Server {
     ///
     /// # Errors
     ///
-    /// Fails when the connection ends otherwise: bad input
-    /// ([`io::ErrorKind::InvalidData`]), a failed service, an answer that
-    /// cannot be encoded, or a transport error.
+    /// Fails with the [`CloseReason`] when the connection ends otherwise:
+    /// bad input, a failed service, an answer that cannot be encoded, a
+    /// transport error, the write timeout. In a function returning
+    /// [`io::Result`](std::io::Result), `?` turns it into an [`io::Error`](std::io::Error) of a kind that
+    /// says which ([`InvalidData`](std::io::ErrorKind::InvalidData) for bad
+    /// input), with the reason inside.
     pub fn serve_connection<T, P, S>(
         &self,
         io: T,
         protocol: P,
         service: S,
-    ) -> impl Future<Output = io::Result<()>> + use<T, P, S>
+    ) -> ServeConnection<impl Future<Output = CloseReason> + use<T, P, S>>
     where
         P: Protocol<T, S>,
     {
+        let signals = Signals::default();
         let connecting = Connecting {
             peer: PeerInfo::new(),
             limits: self.limits,
-            signals: Signals::default(),
+            signals: signals.clone(),
             stats: Arc::default(),
         };
-        let serving = protocol.serve_connection(io, service, connecting);
-        async move { serving.await.0.into_result() }
+        ServeConnection::new(
+            protocol.serve_connection(io, service, connecting),
+            signals,
+            self.shutdown_timeout,
+        )
     }
 }
 

@@ -12,18 +12,17 @@ use std::{
 };
 
 use bytes::{Bytes, BytesMut};
-use futures::stream::FuturesOrdered;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     sync::oneshot,
 };
-use tokio_util::codec::{Decoder, Encoder, Framed};
+use tokio_util::codec::{Decoder, Encoder};
 use tower::{BoxError, Service};
 
 use super::{ServiceInfo, subscriptions::Subscriptions};
 use crate::{
-    server::{Closed, Connecting, Protocol, connection::Connection, protocol::Traced},
+    server::{CloseReason, Connecting, Protocol, protocol::Traced},
     typed::{Format, FormatKind, Frame, Rejected, Reply},
 };
 
@@ -129,6 +128,8 @@ impl<C: fmt::Debug, F: Format> fmt::Debug for Frames<C, F> {
     }
 }
 
+impl<C, F> crate::server::protocol::sealed::Sealed for Frames<C, F> {}
+
 impl<T, S, C, F> Protocol<T, S> for Frames<C, F>
 where
     T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -145,13 +146,7 @@ where
         io: T,
         service: S,
         connection: Connecting,
-    ) -> impl Future<Output = Closed> + Send + use<T, S, C, F> {
-        let Connecting {
-            limits,
-            signals,
-            stats,
-            ..
-        } = connection;
+    ) -> impl Future<Output = CloseReason> + Send + use<T, S, C, F> {
         let (subscriptions, outbox) = Subscriptions::new(F::KIND);
         let codec = FramesCodec::<C, F> {
             inner: self.inner.clone(),
@@ -162,16 +157,10 @@ where
             inner: service,
             subscriptions,
         };
-        let connection = Connection::<_, _, _, _, FuturesOrdered<_>, _>::new(
-            Framed::new(io, codec),
-            Traced::new(service),
-            limits,
-            &signals,
-            stats,
-            Some(outbox),
-            None,
-        );
-        async move { Closed(connection.await) }
+        connection
+            .serve(io, codec, Traced::new(service))
+            .push(outbox)
+            .in_request_order()
     }
 }
 

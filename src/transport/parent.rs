@@ -11,6 +11,8 @@ impl PipeStream {
     /// started with [`child::spawn`](super::child::spawn) serves on.
     ///
     /// ```no_run
+    /// use std::io::ErrorKind;
+    ///
     /// use tower::service_fn;
     /// use tower_ipc::{Server, codec::LengthPrefixed, transport::PipeStream};
     ///
@@ -22,8 +24,8 @@ impl PipeStream {
     ///     let stdio = PipeStream::stdio()?;
     ///     match Server::new().serve_connection(stdio, LengthPrefixed::new(), echo).await {
     ///         // The parent went away before it could read the last answers.
-    ///         Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-    ///         result => result,
+    ///         Err(reason) if reason.io_error().map(|e| e.kind()) == Some(ErrorKind::BrokenPipe) => Ok(()),
+    ///         served => Ok(served?), // why it failed, as an io::Error
     ///     }
     /// }
     /// ```
@@ -76,7 +78,8 @@ impl PipeStream {
     /// // in it uses them.
     /// let pipes = unsafe { PipeStream::from_raw(piperx, pipetx)? };
     /// let echo = service_fn(|frame| async move { Ok::<_, std::io::Error>(frame) });
-    /// Server::new().serve_connection(pipes, LengthPrefixed::new(), echo).await
+    /// Server::new().serve_connection(pipes, LengthPrefixed::new(), echo).await?;
+    /// # Ok(())
     /// # }
     /// ```
     ///

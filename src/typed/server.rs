@@ -14,7 +14,7 @@ use tokio_util::codec::{Decoder, Encoder};
 use tower::{BoxError, Service};
 
 use super::{Format, Frame, Rejected, codec};
-use crate::server::{Closed, Connecting, Protocol};
+use crate::server::{CloseReason, Connecting, Protocol};
 
 /// A typed server's answer: the service's response, or why the request was
 /// not handed to the service.
@@ -68,6 +68,8 @@ impl<C: fmt::Debug, F: Format, Req> fmt::Debug for TypedServer<C, F, Req> {
     }
 }
 
+impl<C, F, Req> crate::server::protocol::sealed::Sealed for TypedServer<C, F, Req> {}
+
 impl<T, S, C, F, Req> Protocol<T, S> for TypedServer<C, F, Req>
 where
     T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -86,7 +88,7 @@ where
         io: T,
         service: S,
         connection: Connecting,
-    ) -> impl Future<Output = Closed> + Send + use<T, S, C, F, Req> {
+    ) -> impl Future<Output = CloseReason> + Send + use<T, S, C, F, Req> {
         let codec = ServerCodec::<C, F, Req> {
             inner: self.inner.clone(),
             scratch: BytesMut::new(),

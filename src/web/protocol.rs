@@ -16,8 +16,8 @@ use super::service::{Handler, HttpService, ToHyper, Upgrades};
 use crate::{
     jsonrpc::{Call, ErrorObject, Id, JsonRpc, Response},
     server::{
-        Closed, Connecting, Protocol, Server,
-        connection::{CloseReason, Limits, Signals},
+        CloseReason, Connecting, Protocol, Server,
+        connection::{Limits, Signals},
     },
 };
 
@@ -114,6 +114,8 @@ impl Default for Http {
     }
 }
 
+impl crate::server::protocol::sealed::Sealed for Http {}
+
 impl<T, S> Protocol<T, S> for Http
 where
     T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -126,7 +128,7 @@ where
         io: T,
         service: S,
         connecting: Connecting,
-    ) -> impl Future<Output = Closed> + Send + use<T, S> {
+    ) -> impl Future<Output = CloseReason> + Send + use<T, S> {
         let Connecting {
             peer,
             limits,
@@ -160,11 +162,11 @@ where
             if let Some(websocket) = websocket {
                 return websocket.await;
             }
-            Closed(match served {
+            match served {
                 Ok(()) if signals.shutdown.is_cancelled() => CloseReason::Shutdown,
                 Ok(()) => CloseReason::PeerClosed,
-                Err(err) => CloseReason::Io(err.into()),
-            })
+                Err(err) => CloseReason::Io(Arc::new(err)),
+            }
         }
     }
 

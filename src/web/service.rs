@@ -19,7 +19,7 @@ use super::{Body, Http, post};
 use crate::{
     jsonrpc::{Call, ErrorObject, Id, Response as JsonRpcResponse},
     server::{
-        Closed,
+        CloseReason,
         connection::{Limits, Signals},
         summary::Stats,
     },
@@ -168,7 +168,7 @@ pub(super) enum Upgrades {
     /// In the HTTP connection's task, once hyper lets go of the connection:
     /// the server counts it as the same connection.
     #[cfg_attr(not(feature = "ws"), allow(dead_code))]
-    InTask(Arc<Mutex<Option<BoxFuture<'static, Closed>>>>),
+    InTask(Arc<Mutex<Option<BoxFuture<'static, CloseReason>>>>),
     /// In a task of its own (a mounted service has no connection task).
     Spawn,
 }

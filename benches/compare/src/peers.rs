@@ -129,6 +129,10 @@ impl Contender for ParityServerRawClient {
         true
     }
 
+    fn raw_client(&self) -> bool {
+        true
+    }
+
     fn serve(&self, endpoint: &str, ready: &dyn Fn()) {
         parity_serve(endpoint, ready);
     }

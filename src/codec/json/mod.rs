@@ -225,7 +225,8 @@ impl JsonCodec {
         }
     }
 
-    fn framing_kind(&self) -> JsonFraming {
+    /// How values are delimited.
+    pub(crate) fn framing_kind(&self) -> JsonFraming {
         match self.state {
             State::Stream(_) => JsonFraming::Stream,
             State::Ndjson(_) => JsonFraming::Ndjson,
@@ -248,6 +249,23 @@ impl JsonCodec {
             State::Stream(state) => Ok(state.decode(src, max)),
             State::Ndjson(state) => Ok(state.decode(src, max)),
             State::ContentLength(state) => state.decode(src, max),
+        }
+    }
+
+    /// For a caller that reads each value as it frames it (the JSON-RPC
+    /// server), when values come one per line as peers write them: between
+    /// two values of [`JsonFraming::Stream`], skips the whitespace before
+    /// the next one and returns the length of its line (the bytes before the
+    /// next `\n`), if the whole line is here and within the maximum frame
+    /// length. A caller that finds exactly one value in the line (and
+    /// whitespace) splits it off `src` itself; the decoder's state is
+    /// between values all along. `None` for the other framings, in the
+    /// middle of a value, or without a whole line.
+    pub(crate) fn line_ahead(&mut self, src: &mut BytesMut) -> Option<usize> {
+        let max = self.max_frame_length;
+        match &mut self.state {
+            State::Stream(state) => state.line_ahead(src, max),
+            State::Ndjson(_) | State::ContentLength(_) => None,
         }
     }
 

@@ -11,7 +11,7 @@
 use std::{fmt, io};
 
 use bytes::{Buf, BytesMut};
-use memchr::{memchr2, memchr3};
+use memchr::{memchr, memchr2, memchr3};
 
 use super::{FrameTooLarge, JsonFrame, head};
 
@@ -402,6 +402,21 @@ impl StreamDecoder {
                 Some(JsonFrame::TooLarge(FrameTooLarge::new(max, size), head))
             }
         }
+    }
+
+    /// Between values, skips the whitespace before the next one and says
+    /// how long its line is (the bytes before the next `\n`), if the whole
+    /// line has arrived and is no longer than `max`; `None` in the middle of
+    /// a value.
+    pub(super) fn line_ahead(&mut self, src: &mut BytesMut, max: usize) -> Option<usize> {
+        if self.scanned != 0 || self.discarding.is_some() {
+            return None;
+        }
+        let start = src.iter().position(|&b| !is_space(b)).unwrap_or(src.len());
+        if start > 0 {
+            src.advance(start);
+        }
+        memchr(b'\n', &src[..src.len().min(max.saturating_add(1))])
     }
 
     pub(super) fn decode_eof(

@@ -3,11 +3,16 @@
 use tokio::time::Instant;
 use tower::BoxError;
 
-use crate::jsonrpc::{ErrorObject, Id, Response, service::failure::error_object};
+use crate::jsonrpc::{ErrorObject, Id, Request, Response, service::failure::error_object};
 
-/// The span a request runs in.
-pub(super) fn request_span(method: &str, id: Option<&Id>) -> tracing::Span {
-    tracing::debug_span!("request", %method, id = id.map_or("none", Id::as_json))
+/// The span a request runs in. Its fields are read only when the span is
+/// enabled.
+pub(super) fn request_span(request: &Request) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = %request.method(),
+        id = request.id().map_or("none", Id::as_json)
+    )
 }
 
 /// When a request started, if its duration will be logged.

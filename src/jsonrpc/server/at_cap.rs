@@ -5,7 +5,7 @@
 use super::connection::Outgoing;
 use crate::{
     jsonrpc::{
-        CallContext as Context, ErrorObject, Id, Response,
+        CallContext, ErrorObject, Id, Response,
         wire::parse::{Entry, Incoming},
     },
     server::connection::AtCap,
@@ -15,7 +15,7 @@ use crate::{
 /// flight: answers from the peer are routed, requests are answered with a
 /// limit error at once.
 pub(super) struct PastCap {
-    pub(super) context: Context,
+    pub(super) context: CallContext,
     pub(super) max_in_flight: usize,
 }
 

@@ -8,13 +8,13 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use super::connection::Outgoing;
 use crate::jsonrpc::{
-    CallContext as Context, ErrorObject, Id, Response,
+    CallContext, ErrorObject, Id, Response,
     service::subscription::Registry,
-    wire::parse::{Entry, Incoming, id_in_head, parse_incoming},
+    wire::parse::{Entry, Incoming, find_in_line, id_in_head, parse_incoming},
 };
 use crate::{
     client,
-    codec::{JsonCodec, JsonFrame},
+    codec::{JsonCodec, JsonFrame, JsonFraming},
 };
 
 /// Decodes a connection's frames into requests, and encodes its answers.
@@ -24,10 +24,15 @@ pub(super) struct ServerCodec {
     /// opened them is written.
     subscriptions: Registry,
     /// Whose calls to the peer fail once the peer's input ends.
-    context: Context,
+    context: CallContext,
     max_batch_size: usize,
     bad_input: BadInput,
     answers: Answers,
+    /// The peer ends its values with a newline (as every JSON-RPC client
+    /// does): each request is then read from its line in one pass, the
+    /// envelope parse finding where it ends, rather than framed by the
+    /// scanner first and parsed after.
+    lines: bool,
 }
 
 /// What the server does about messages that are not requests.
@@ -51,7 +56,7 @@ impl ServerCodec {
     pub(super) fn new(
         codec: JsonCodec,
         subscriptions: Registry,
-        context: Context,
+        context: CallContext,
         max_batch_size: usize,
         policy: BadInputPolicy,
         answers: Answers,
@@ -67,20 +72,57 @@ impl ServerCodec {
                 closing: None,
             },
             answers,
+            lines: true,
         }
     }
 
-    fn incoming(&mut self, frame: Option<JsonFrame>) -> io::Result<Option<Incoming>> {
-        let mut incoming = match frame {
-            None => return Ok(None),
-            Some(JsonFrame::Value(frame)) => parse_incoming(&frame, self.max_batch_size),
-            Some(JsonFrame::TooLarge(err, head)) => Incoming::Single(Entry::Invalid(
+    /// The next request (or batch), if the peer ends its values with
+    /// newlines and its line has arrived: read in one pass, and split off
+    /// `src` only once it is known to be one whole value, which is the frame
+    /// the framing would have cut. Anything else is left to the framing.
+    #[inline]
+    fn take_line(&mut self, src: &mut BytesMut) -> Option<Incoming> {
+        if !self.lines {
+            return None;
+        }
+        let line = self.codec.line_ahead(src)?;
+        let Some((found, len)) = find_in_line(&src[..line], self.max_batch_size) else {
+            // A value over several lines, several on one, or not JSON.
+            self.lines = false;
+            return None;
+        };
+        // The line goes with the frame, its newline too, which the framing
+        // would otherwise skip before the next value.
+        let mut frame = src.split_to(line + 1).freeze();
+        frame.truncate(len);
+        Some(found.in_frame(frame))
+    }
+
+    fn incoming(&mut self, frame: Option<JsonFrame>, src: &BytesMut) -> Option<Incoming> {
+        let incoming = match frame? {
+            JsonFrame::Value(frame) => {
+                if let Some(&next) = src.first() {
+                    self.lines = next == b'\n' || next == b'\r';
+                }
+                parse_incoming(frame, self.max_batch_size)
+            }
+            JsonFrame::TooLarge(err, head) => Incoming::Single(Entry::Invalid(
                 id_in_head(&head).unwrap_or_else(Id::null),
                 ErrorObject::invalid_request(err),
             )),
         };
-        self.bad_input.judge(&mut incoming);
-        Ok(Some(incoming))
+        Some(incoming)
+    }
+
+    #[inline]
+    fn judged(&mut self, mut incoming: Incoming) -> Incoming {
+        if let Incoming::Single(Entry::Request(_)) = &incoming {
+            // The common case, without the call.
+            self.bad_input.in_a_row = 0;
+        } else {
+            self.bad_input.judge(&mut incoming);
+        }
+        incoming
     }
 
     /// After the answer that gave up on the peer: no more requests.
@@ -141,8 +183,14 @@ impl Decoder for ServerCodec {
 
     fn decode(&mut self, src: &mut BytesMut) -> io::Result<Option<Incoming>> {
         self.check_open()?;
-        let frame = self.codec.decode_frame(src)?;
-        self.incoming(frame)
+        let incoming = match self.take_line(src) {
+            Some(incoming) => Some(incoming),
+            None => {
+                let frame = self.codec.decode_frame(src)?;
+                self.incoming(frame, src)
+            }
+        };
+        Ok(incoming.map(|incoming| self.judged(incoming)))
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> io::Result<Option<Incoming>> {
@@ -155,7 +203,8 @@ impl Decoder for ServerCodec {
             // fail now rather than wait for ever.
             engine.lose(&client::Error::closed(), std::iter::empty(), true);
         }
-        self.incoming(frame)
+        let incoming = self.incoming(frame, src);
+        Ok(incoming.map(|incoming| self.judged(incoming)))
     }
 }
 
@@ -193,16 +242,19 @@ impl Answers {
         let max = self.max_size;
         match outgoing {
             Outgoing::Nothing => Ok(()),
-            Outgoing::One(answer) => self.codec.encode_with_limit(dst, usize::MAX, |dst| {
-                let start = dst.len();
-                answer.write_json(dst);
-                let size = dst.len() - start;
-                if size > max {
-                    dst.truncate(start);
-                    too_large(answer.id().clone(), size, max).write_json(dst);
+            Outgoing::One(answer) => {
+                if let Some(len) = answer.result_json_len()
+                    && len <= max
+                    && self.codec.framing_kind() == JsonFraming::Stream
+                {
+                    // The common case: a result, framed by a newline.
+                    dst.reserve(len + 1);
+                    answer.write_json(dst);
+                    dst.put_u8(b'\n');
+                    return Ok(());
                 }
-                Ok(())
-            }),
+                self.encode_one(answer, dst)
+            }
             Outgoing::Batch(answers) => self.codec.encode_with_limit(dst, usize::MAX, |dst| {
                 write_batch(answers, dst, max);
                 Ok(())
@@ -212,6 +264,21 @@ impl Answers {
                 Ok(())
             }),
         }
+    }
+
+    /// Frames one answer, replaced by an error if it is over the limit.
+    fn encode_one(&mut self, answer: Response, dst: &mut BytesMut) -> io::Result<()> {
+        let max = self.max_size;
+        self.codec.encode_with_limit(dst, usize::MAX, |dst| {
+            let start = dst.len();
+            answer.write_json(dst);
+            let size = dst.len() - start;
+            if size > max {
+                dst.truncate(start);
+                too_large(answer.id().clone(), size, max).write_json(dst);
+            }
+            Ok(())
+        })
     }
 }
 

@@ -6,7 +6,7 @@ use std::{
     future::Future,
     pin::Pin,
     sync::Arc,
-    task::{Context as TaskContext, Poll, Waker},
+    task::{Context, Poll, Waker},
 };
 
 use bytes::Bytes;
@@ -15,7 +15,7 @@ use futures::{
     future::{BoxFuture, Either, join_all},
 };
 use tokio::{sync::mpsc, time::Instant};
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tokio_util::sync::CancellationToken;
 use tower::{BoxError, Service, ServiceExt};
 use tracing::{Instrument, instrument::Instrumented};
 
@@ -23,11 +23,12 @@ use super::answer::{cancelled, log_outcome, request_span, settle, started};
 use crate::{
     client::engine::Matching,
     jsonrpc::{
-        Call, CallContext as Context, ErrorObject, Id, Request, Response,
+        Call, CallContext, ErrorObject, Id, Request, Response,
         client::{ById, Command},
         service::subscription::Outbox,
         wire::parse::{Entry, Incoming},
     },
+    server::connection::GiveUp,
 };
 
 /// What the connection writes for one frame, or of its own accord.
@@ -45,7 +46,7 @@ pub(super) enum Outgoing {
 pub(super) struct PerConnection<S> {
     inner: S,
     /// Given with every call.
-    context: Context,
+    context: CallContext,
     notifications: Option<mpsc::Sender<Call>>,
     /// The peer is not authorized: no request reaches `inner`.
     refused: bool,
@@ -58,7 +59,7 @@ pub(super) struct PerConnection<S> {
 impl<S> PerConnection<S> {
     pub(super) fn new(
         inner: S,
-        context: Context,
+        context: CallContext,
         notifications: Option<mpsc::Sender<Call>>,
         refused: bool,
         abort: &CancellationToken,
@@ -83,7 +84,7 @@ where
     type Error = BoxError;
     type Future = CallFuture<S::Future>;
 
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
@@ -97,23 +98,23 @@ where
                     ready(Outgoing::Nothing)
                 }
                 Entry::Request(request) => {
-                    // `poll_ready` reserved `inner` for this call: take it,
-                    // and leave a clone to be made ready for the next.
-                    let clone = self.inner.clone();
-                    let mut ready = std::mem::replace(&mut self.inner, clone);
                     if let (Some(id), false) = (request.id(), self.refused) {
-                        // The common case, unboxed: a request to answer.
+                        // The common case, unboxed: a request to answer,
+                        // with `inner`, which `poll_ready` reserved.
                         let id = id.clone();
-                        let span = request_span(request.method(), Some(&id));
+                        let span = request_span(&request);
                         let call = Call::with_context(request, self.context.clone());
                         return CallFuture::Calling {
                             id: Some(id),
-                            calling: ready.call(call).instrument(span),
+                            calling: self.inner.call(call).instrument(span),
                             started: started(),
-                            abort: self.abort.clone(),
-                            deadline: None,
                         };
                     }
+                    // `poll_ready` reserved `inner` for this call: take it
+                    // into the boxed future, and leave a clone to be made
+                    // ready for the next.
+                    let clone = self.inner.clone();
+                    let ready = std::mem::replace(&mut self.inner, clone);
                     let answering = self.dispatch(ready, request, Reserved::Yes);
                     CallFuture::Boxed {
                         boxed: Box::pin(async move {
@@ -159,16 +160,14 @@ pin_project_lite::pin_project! {
     /// costs no allocation of its own here.
     #[project = CallProjection]
     pub(super) enum CallFuture<F> {
-        /// A request (it has an id) in the inner service. The shutdown
-        /// deadline is watched only once the request is found pending, so a
-        /// request answered at once costs nothing for it.
+        /// A request (it has an id) in the inner service. Past the
+        /// shutdown deadline the connection [gives it up](GiveUp), so it
+        /// watches nothing of its own for it.
         Calling {
             id: Option<Id>,
             #[pin]
             calling: Instrumented<F>,
             started: Option<Instant>,
-            abort: Arc<CancellationToken>,
-            deadline: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
         },
         /// An answer known at once.
         Ready { answer: Option<Outgoing> },
@@ -183,26 +182,16 @@ where
 {
     type Output = Result<Outgoing, BoxError>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
             CallProjection::Calling {
                 id,
                 mut calling,
                 started,
-                abort,
-                deadline,
             } => {
-                let answer = match calling.as_mut().poll(cx) {
-                    // With an id, `settle` never names the method.
-                    Poll::Ready(outcome) => settle(id.take(), "", outcome),
-                    Poll::Pending => {
-                        let deadline = deadline.get_or_insert_with(|| {
-                            Box::pin(CancellationToken::clone(abort).cancelled_owned())
-                        });
-                        std::task::ready!(deadline.as_mut().poll(cx));
-                        id.take().map(cancelled)
-                    }
-                };
+                let outcome = std::task::ready!(calling.as_mut().poll(cx));
+                // With an id, `settle` never names the method.
+                let answer = settle(id.take(), "", outcome);
                 {
                     let _in_span = calling.span().enter();
                     log_outcome(*started, answer.as_ref());
@@ -213,6 +202,33 @@ where
                 .take()
                 .expect("CallFuture polled after completion"))),
             CallProjection::Boxed { boxed } => boxed.as_mut().poll(cx),
+        }
+    }
+}
+
+impl<F, E> GiveUp for CallFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+    E: Into<BoxError>,
+{
+    /// A request is answered with an error that says the server gave up on
+    /// it; a boxed future watches the deadline itself.
+    fn give_up(self: Pin<&mut Self>) -> Option<Self::Output> {
+        match self.project() {
+            CallProjection::Calling {
+                id,
+                calling,
+                started,
+            } => {
+                let answer = id.take().map(cancelled);
+                {
+                    let _in_span = calling.span().enter();
+                    log_outcome(*started, answer.as_ref());
+                }
+                Some(Ok(answer.map_or(Outgoing::Nothing, Outgoing::One)))
+            }
+            CallProjection::Ready { answer } => answer.take().map(Ok),
+            CallProjection::Boxed { .. } => None,
         }
     }
 }
@@ -263,7 +279,7 @@ where
                 None
             });
         }
-        let span = request_span(&method, id.as_ref());
+        let span = request_span(call.request());
         let calling = match reserved {
             Reserved::Yes => Either::Left(service.call(call)),
             Reserved::No => Either::Right(service.oneshot(call)),
@@ -307,10 +323,10 @@ fn ready_answer(answer: Response) -> BoxFuture<'static, Option<Response>> {
 
 /// What the connection writes of its own accord: its subscriptions' items,
 /// then the calls and notifications of the client of the peer that its
-/// handlers hold ([`Context::peer`]), whose queue the connection drives.
+/// handlers hold ([`CallContext::peer`]), whose queue the connection drives.
 pub(super) struct Pushed {
     items: Outbox,
-    context: Context,
+    context: CallContext,
     /// Taken from the peer client's queue, not yet handed over.
     taken: VecDeque<Command>,
     wake: Vec<Waker>,
@@ -320,7 +336,7 @@ pub(super) struct Pushed {
 const PEER_MAX_IN_FLIGHT: usize = 64;
 
 impl Pushed {
-    pub(super) fn new(items: Outbox, context: Context) -> Self {
+    pub(super) fn new(items: Outbox, context: CallContext) -> Self {
         Self {
             items,
             context,
@@ -333,7 +349,7 @@ impl Pushed {
 impl Stream for Pushed {
     type Item = Outgoing;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Outgoing>> {
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Outgoing>> {
         let this = &mut *self;
         if let Poll::Ready(Some(item)) = Pin::new(&mut this.items).poll_next(cx) {
             return Poll::Ready(Some(Outgoing::Pushed(item)));

@@ -20,24 +20,22 @@ mod standalone;
 use std::future::Future;
 
 use bytes::BytesMut;
-use futures::stream::FuturesUnordered;
 use tokio::{
     io::{AsyncRead, AsyncWrite, AsyncWriteExt},
     sync::mpsc,
     task::JoinHandle,
 };
-use tokio_util::codec::Framed;
 use tower::{BoxError, Service, ServiceExt};
 
 use self::{
     codec::{Answers, BadInputPolicy, ServerCodec},
     connection::{Outgoing, PerConnection, Pushed},
 };
-use super::{Call, CallContext as Context, ErrorObject, Id, Response, service::subscription};
+use super::{Call, CallContext, ErrorObject, Id, Response, service::subscription};
 use crate::{
     client,
     codec::JsonCodec,
-    server::{Closed, Connecting, Protocol, authorize::PeerPolicy, connection::Connection},
+    server::{CloseReason, Connecting, Protocol, authorize::PeerPolicy},
 };
 
 /// JSON-RPC 2.0 as a [`Protocol`] for [`serve`](crate::serve): serves a
@@ -247,6 +245,8 @@ impl Default for JsonRpc {
     }
 }
 
+impl crate::server::protocol::sealed::Sealed for JsonRpc {}
+
 impl<T, S> Protocol<T, S> for JsonRpc
 where
     T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -259,13 +259,10 @@ where
         io: T,
         service: S,
         connecting: Connecting,
-    ) -> impl Future<Output = Closed> + Send + use<T, S> {
-        let Connecting {
-            peer,
-            limits,
-            signals,
-            stats,
-        } = connecting;
+    ) -> impl Future<Output = CloseReason> + Send + use<T, S> {
+        let peer = connecting.peer().clone();
+        let max_in_flight = connecting.max_in_flight();
+        let abort = connecting.deadline().clone();
         let refused = self
             .policy
             .as_ref()
@@ -280,13 +277,12 @@ where
         }
         let (subscriptions, outbox) = subscription::channel(self.max_response_size);
         let (notifications, handling) = if self.ordered_notifications {
-            let (queue, task) = in_order(service.clone(), limits.max_in_flight);
+            let (queue, task) = in_order(service.clone(), max_in_flight);
             (Some(queue), Some(task))
         } else {
             (None, None)
         };
-        let abort = signals.abort.clone();
-        let context = Context::server(peer, subscriptions.clone());
+        let context = CallContext::server(peer, subscriptions.clone());
         let codec = ServerCodec::new(
             self.codec.clone(),
             subscriptions,
@@ -296,25 +292,16 @@ where
             self.answers(),
         );
         let pushed = Pushed::new(outbox, context.clone());
-        let connection = PerConnection::new(
-            service,
-            context.clone(),
-            notifications,
-            refused,
-            &signals.abort,
-        );
-        let connection = Connection::<_, _, _, _, FuturesUnordered<_>, _>::new(
-            Framed::new(io, codec),
-            connection,
-            limits,
-            &signals,
-            stats,
-            Some(pushed),
-            Some(Box::new(at_cap::PastCap {
+        let connection =
+            PerConnection::new(service, context.clone(), notifications, refused, &abort);
+        let connection = connecting
+            .serve(io, codec, connection)
+            .push(pushed)
+            .at_cap(at_cap::PastCap {
                 context: context.clone(),
-                max_in_flight: limits.max_in_flight,
-            })),
-        );
+                max_in_flight,
+            })
+            .in_completion_order();
         async move {
             let closed = connection.await;
             // The handlers' calls to this peer fail now, and from now on,
@@ -330,7 +317,7 @@ where
                     () = abort.cancelled() => handling.abort(),
                 }
             }
-            Closed(closed)
+            closed
         }
     }
 

@@ -68,7 +68,7 @@ impl JsonRpc {
         if refused {
             tracing::warn!(%peer, "peer refused: its JSON-RPC calls are answered with an unauthorized error");
         }
-        let incoming = parse_incoming(&message, self.max_batch_size);
+        let incoming = parse_incoming(message, self.max_batch_size);
         let connection =
             PerConnection::new(service, CallContext::stateless(peer), None, refused, abort);
         let mut answers = self.answers();

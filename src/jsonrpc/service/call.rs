@@ -56,6 +56,7 @@ impl Call {
         }
     }
 
+    #[inline]
     pub(crate) fn with_context(request: Request, context: CallContext) -> Self {
         Self { request, context }
     }

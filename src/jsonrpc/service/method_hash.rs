@@ -27,5 +27,15 @@ mod tests {
         // The name's end is part of the hash: no padding collides.
         assert_ne!(hash("a"), hash("a\0"));
         assert_ne!(hash("eth_getBalance"), hash("eth_getBalancf"));
+        // Every length of a last word, every byte of it.
+        for len in 1..=16 {
+            let name = "abcdefghijklmnop"[..len].to_owned();
+            for at in 0..len {
+                let mut other = name.clone().into_bytes();
+                other[at] = b'z';
+                let other = String::from_utf8(other).unwrap();
+                assert_ne!(hash(&name), hash(&other), "{name} {other}");
+            }
+        }
     }
 }

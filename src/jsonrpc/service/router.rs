@@ -45,7 +45,9 @@ use crate::jsonrpc::{ErrorObject, Id, Response};
 /// ```
 #[derive(Clone, Default)]
 pub struct Router {
-    routes: Arc<HashMap<Box<str>, Route, MethodHash>>,
+    /// By the method name's bytes: a name is looked up without its UTF-8
+    /// check (the frame it came in was checked whole).
+    routes: Arc<HashMap<Box<[u8]>, Route, MethodHash>>,
 }
 
 type Handle = Arc<dyn Fn(Call) -> BoxFuture<'static, Response> + Send + Sync>;
@@ -70,6 +72,7 @@ impl Router {
         H: Handler<Args>,
     {
         let call: Handle = Arc::new(move |call| handler.call(call));
+        let method: Box<str> = method.into();
         Arc::make_mut(&mut self.routes).insert(method.into(), Route::Method(call));
         self
     }
@@ -93,8 +96,8 @@ impl Router {
     where
         H: SubscriptionHandler<Args>,
     {
-        let subscribe = subscription.subscribe_method().into();
-        let unsubscribe = subscription.unsubscribe_method().into();
+        let subscribe = subscription.subscribe_method().as_bytes().into();
+        let unsubscribe = subscription.unsubscribe_method().as_bytes().into();
         let call: Handle = Arc::new(move |call| handler.subscribe(call, subscription.clone()));
         let routes = Arc::make_mut(&mut self.routes);
         routes.insert(subscribe, Route::Method(call));
@@ -113,7 +116,7 @@ impl tower::Service<Call> for Router {
     }
 
     fn call(&mut self, call: Call) -> RouteFuture {
-        let answer = match self.routes.get(call.method()) {
+        let answer = match self.routes.get(call.request().method_bytes()) {
             Some(Route::Method(route)) => return RouteFuture(Inner::Running(route(call))),
             Some(Route::Unsubscribe) => unsubscribe(&call),
             None => Response::error(
@@ -121,7 +124,7 @@ impl tower::Service<Call> for Router {
                 ErrorObject::method_not_found(call.method()),
             ),
         };
-        RouteFuture(Inner::Ready(Some(answer)))
+        RouteFuture(Inner::Ready(Some(Box::new(answer))))
     }
 }
 
@@ -137,7 +140,11 @@ fn unsubscribe(call: &Call) -> Response {
 
 impl fmt::Debug for Router {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut methods: Vec<&str> = self.routes.keys().map(AsRef::as_ref).collect();
+        let mut methods: Vec<_> = self
+            .routes
+            .keys()
+            .map(|name| String::from_utf8_lossy(name))
+            .collect();
         methods.sort_unstable();
         f.debug_struct("Router").field("methods", &methods).finish()
     }
@@ -147,7 +154,9 @@ impl fmt::Debug for Router {
 pub struct RouteFuture(Inner);
 
 enum Inner {
-    Ready(Option<Response>),
+    // Boxed: an error or an unsubscription, rarely taken, need not make
+    // every request's future larger.
+    Ready(Option<Box<Response>>),
     Running(BoxFuture<'static, Response>),
 }
 
@@ -156,7 +165,7 @@ impl Future for RouteFuture {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.0 {
-            Inner::Ready(answer) => Poll::Ready(Ok(answer
+            Inner::Ready(answer) => Poll::Ready(Ok(*answer
                 .take()
                 .expect("RouteFuture polled after completion"))),
             Inner::Running(running) => running.as_mut().poll(cx).map(Ok),

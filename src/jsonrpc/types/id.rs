@@ -1,6 +1,5 @@
-use std::{fmt, hash::Hash};
+use std::{fmt, hash::Hash, sync::Arc};
 
-use bytes::Bytes;
 use serde::{Deserialize, Serialize, de};
 use serde_json::value::RawValue;
 
@@ -18,19 +17,41 @@ use serde_json::value::RawValue;
 /// assert_eq!(Id::from(7).as_u64(), Some(7));
 /// assert!(Id::null().is_null());
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Id(Bytes);
+#[derive(Clone)]
+pub struct Id(Repr);
+
+/// The id's JSON text. Ids are copied wherever an answer goes (the
+/// request, the handler, the answer); a short one is kept inline, so a copy
+/// is a copy of a few words, without the reference counting of a shared
+/// buffer.
+#[derive(Clone)]
+enum Repr {
+    Inline { len: u8, text: [u8; INLINE] },
+    Shared(Arc<[u8]>),
+}
+
+/// The longest id kept inline: any 64-bit number, a string of 20
+/// characters. (An `Id` is then three words, as small as a `String`.)
+const INLINE: usize = 22;
 
 impl Id {
     /// The null id.
     pub fn null() -> Self {
-        Self(Bytes::from_static(b"null"))
+        Self::copied(b"null")
     }
 
-    /// Takes an id from JSON text already known to be a string, a number or
-    /// null (the parser checked it).
-    pub(crate) fn from_raw(raw: Bytes) -> Self {
-        Self(raw)
+    /// An id from its JSON text, already known to be a string, a number or
+    /// null (the parser checked it), copied.
+    #[inline]
+    pub(crate) fn copied(json: &[u8]) -> Self {
+        match u8::try_from(json.len()) {
+            Ok(len) if json.len() <= INLINE => {
+                let mut text = [0; INLINE];
+                text[..json.len()].copy_from_slice(json);
+                Self(Repr::Inline { len, text })
+            }
+            _ => Self(Repr::Shared(json.into())),
+        }
     }
 
     /// Whether `text` is JSON that may be an id: a string, a number or null.
@@ -41,7 +62,7 @@ impl Id {
     /// The id's JSON text, exactly as received or created.
     pub fn as_json(&self) -> &str {
         // Ids are built from `&str`s (parsed JSON or formatted numbers).
-        std::str::from_utf8(&self.0).unwrap_or("null")
+        std::str::from_utf8(self.bytes()).unwrap_or("null")
     }
 
     /// The id as an unsigned integer, if it is one that fits.
@@ -51,8 +72,8 @@ impl Id {
 
     /// The id as a string, if it is a JSON string.
     pub fn as_str(&self) -> Option<String> {
-        if self.0.first() == Some(&b'"') {
-            serde_json::from_slice(&self.0).ok()
+        if self.bytes().first() == Some(&b'"') {
+            serde_json::from_slice(self.bytes()).ok()
         } else {
             None
         }
@@ -60,24 +81,41 @@ impl Id {
 
     /// Whether this is the null id.
     pub fn is_null(&self) -> bool {
-        &self.0[..] == b"null"
+        self.bytes() == b"null"
     }
 
     pub(crate) fn bytes(&self) -> &[u8] {
-        &self.0
+        match &self.0 {
+            Repr::Inline { len, text } => &text[..usize::from(*len)],
+            Repr::Shared(bytes) => bytes,
+        }
+    }
+}
+
+impl PartialEq for Id {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for Id {}
+
+impl Hash for Id {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.bytes().hash(state);
     }
 }
 
 impl From<u64> for Id {
     fn from(n: u64) -> Self {
-        Self(Bytes::from(n.to_string()))
+        Self::copied(crate::jsonrpc::wire::write::decimal(n, &mut [0; 20]))
     }
 }
 
 impl From<&str> for Id {
     fn from(s: &str) -> Self {
         // A string always serializes.
-        Self(Bytes::from(serde_json::to_vec(s).unwrap_or_default()))
+        Self::copied(&serde_json::to_vec(s).unwrap_or_default())
     }
 }
 
@@ -115,6 +153,6 @@ impl<'de> Deserialize<'de> for Id {
                 "an id must be a string, a number or null",
             ));
         }
-        Ok(Self(Bytes::from(raw.get().to_owned())))
+        Ok(Self::copied(raw.get().as_bytes()))
     }
 }

@@ -5,7 +5,7 @@ mod error;
 mod id;
 mod message;
 mod params;
-mod request;
+pub(crate) mod request;
 mod response;
 
 pub use error::ErrorObject;

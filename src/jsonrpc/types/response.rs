@@ -4,7 +4,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::{ErrorObject, Id};
-use crate::jsonrpc::wire::write::write_json;
+use crate::jsonrpc::wire::write::{write_json, write_value};
 
 /// The answer to a JSON-RPC request: a result or an [`ErrorObject`], for the
 /// request's [`Id`]. Plain data, as it is on the wire.
@@ -62,7 +62,7 @@ impl Response {
     pub fn result<T: Serialize + ?Sized>(id: Id, value: &T) -> Self {
         // Room for a short string or a small object without a reallocation.
         let mut json = Vec::with_capacity(128);
-        match serde_json::to_writer(&mut json, value) {
+        match write_value(&mut json, value) {
             Ok(()) => Self {
                 id,
                 outcome: Outcome::Result(ResultJson::Serialized(json)),
@@ -143,14 +143,28 @@ impl Response {
         self.id = id;
     }
 
+    /// The length of the response object's JSON, for a successful answer
+    /// (an error's is known once it is written).
+    pub(crate) fn result_json_len(&self) -> Option<usize> {
+        match &self.outcome {
+            Outcome::Result(json) => Some(
+                RESULT_HEAD.len() + self.id.bytes().len() + RESULT_MEMBER.len() + json.len() + 1,
+            ),
+            Outcome::Error(_) => None,
+        }
+    }
+
     /// Writes the complete response object.
     pub(crate) fn write_json(&self, dst: &mut BytesMut) {
-        dst.put_slice(br#"{"jsonrpc":"2.0","id":"#);
-        dst.put_slice(self.id.bytes());
+        if let Some(len) = self.result_json_len() {
+            dst.reserve(len);
+        }
+        dst.extend_from_slice(RESULT_HEAD);
+        dst.extend_from_slice(self.id.bytes());
         match &self.outcome {
             Outcome::Result(json) => {
-                dst.put_slice(br#","result":"#);
-                dst.put_slice(json);
+                dst.extend_from_slice(RESULT_MEMBER);
+                dst.extend_from_slice(json);
             }
             Outcome::Error(err) => {
                 dst.put_slice(br#","error":"#);
@@ -161,6 +175,11 @@ impl Response {
         dst.put_u8(b'}');
     }
 }
+
+/// A response object up to its id.
+const RESULT_HEAD: &[u8] = br#"{"jsonrpc":"2.0","id":"#;
+/// Between a response's id and its result.
+const RESULT_MEMBER: &[u8] = br#","result":"#;
 
 impl fmt::Debug for Response {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -4,13 +4,16 @@
 //! [`Message::parse`](crate::jsonrpc::Message::parse)). One parse of the
 //! envelope; ids, params and results stay slices of the frame.
 
-use std::borrow::Cow;
+use std::{borrow::Cow, ops::Range};
 
 use bytes::Bytes;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-use crate::jsonrpc::{ErrorObject, Id, Message, Request, Response};
+use crate::jsonrpc::{
+    ErrorObject, Id, Message, Request, Response,
+    types::request::{MethodParts, RequestParts},
+};
 
 /// Every member a JSON-RPC message may have, as raw JSON.
 #[derive(Deserialize)]
@@ -74,58 +77,140 @@ pub(crate) enum Entry {
     Invalid(Id, ErrorObject),
 }
 
+/// What a frame holds, found while the frame is borrowed (from the read
+/// buffer, before it is split off): where the parts of each message are.
+pub(crate) enum Found {
+    Single(FoundEntry),
+    Batch(Vec<FoundEntry>),
+    Invalid(ErrorObject),
+}
+
+/// One message of a frame, with where its parts are in the frame.
+pub(crate) enum FoundEntry {
+    Request(RequestParts),
+    /// An answer: its result's place in the frame, or its error.
+    Response(Id, Result<Range<usize>, ErrorObject>),
+    Invalid(Id, ErrorObject),
+}
+
+impl Found {
+    /// The messages, with the frame their parts are slices of.
+    #[inline]
+    pub(crate) fn in_frame(self, frame: Bytes) -> Incoming {
+        match self {
+            Self::Single(entry) => Incoming::Single(entry.in_frame(frame)),
+            Self::Batch(entries) => Incoming::Batch(
+                entries
+                    .into_iter()
+                    .map(|entry| entry.in_frame(frame.clone()))
+                    .collect(),
+            ),
+            Self::Invalid(error) => Incoming::Invalid(error),
+        }
+    }
+}
+
+impl FoundEntry {
+    #[inline]
+    fn in_frame(self, frame: Bytes) -> Entry {
+        match self {
+            Self::Request(parts) => Entry::Request(parts.in_frame(frame)),
+            Self::Response(id, Ok(result)) => {
+                Entry::Response(Response::raw(id, frame.slice(result)))
+            }
+            Self::Response(id, Err(error)) => Entry::Response(Response::error(id, error)),
+            Self::Invalid(id, error) => Entry::Invalid(id, error),
+        }
+    }
+}
+
 /// The frame as text: one UTF-8 check of the whole frame, after which
 /// serde_json borrows strings and raw values without checking each again
 /// (from bytes it checks every one of them: twice the work on a request).
-fn text(frame: &Bytes) -> Result<&str, std::str::Utf8Error> {
+fn text(frame: &[u8]) -> Result<&str, std::str::Utf8Error> {
     std::str::from_utf8(frame)
 }
 
 /// Reads a frame the server received.
-pub(crate) fn parse_incoming(frame: &Bytes, max_batch_size: usize) -> Incoming {
-    let text = match text(frame) {
-        Ok(text) => text,
-        Err(err) => return Incoming::Invalid(ErrorObject::parse_error(err)),
+pub(crate) fn parse_incoming(frame: Bytes, max_batch_size: usize) -> Incoming {
+    let found = match text(&frame) {
+        Ok(text) => find_incoming(text, max_batch_size).0,
+        Err(err) => Found::Invalid(ErrorObject::parse_error(err)),
     };
-    if frame.first() == Some(&b'[') {
+    found.in_frame(frame)
+}
+
+/// Reads what a line of the read buffer holds, if it is one whole JSON
+/// object or array and nothing else but whitespace: the request (or batch)
+/// and the length of its frame (the line without the whitespace). `None`
+/// when the line is not that (a value spread over lines, several values, no
+/// JSON), for the framing to cut the input as it would without this look
+/// ahead.
+pub(crate) fn find_in_line(line: &[u8], max_batch_size: usize) -> Option<(Found, usize)> {
+    let text = text(line).ok()?.trim_end_matches(is_space);
+    if !text.starts_with(['{', '[']) {
+        return None;
+    }
+    match find_incoming(text, max_batch_size) {
+        (found, true) => Some((found, text.len())),
+        (_, false) => None,
+    }
+}
+
+/// JSON whitespace.
+fn is_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r')
+}
+
+/// Reads a frame's text; and whether the text was one whole value of JSON
+/// (an object or array that serde_json read to its end).
+fn find_incoming(text: &str, max_batch_size: usize) -> (Found, bool) {
+    if text.as_bytes().first() == Some(&b'[') {
         let items: Vec<&RawValue> = match serde_json::from_str(text) {
             Ok(items) => items,
             // The frame starts with `[`: not an array only if it is not JSON.
-            Err(err) => return Incoming::Invalid(ErrorObject::parse_error(err)),
+            Err(err) => return (Found::Invalid(ErrorObject::parse_error(err)), false),
         };
         if items.is_empty() {
-            return Incoming::Invalid(ErrorObject::invalid_request("empty batch"));
+            return (
+                Found::Invalid(ErrorObject::invalid_request("empty batch")),
+                true,
+            );
         }
         if items.len() > max_batch_size {
-            return Incoming::Invalid(ErrorObject::new(
+            let error = ErrorObject::new(
                 ErrorObject::LIMIT_EXCEEDED,
                 format!(
                     "batch of {} requests exceeds the limit of {max_batch_size}",
                     items.len()
                 ),
-            ));
+            );
+            return (Found::Invalid(error), true);
         }
         let entries = items
             .into_iter()
             .enumerate()
             .map(
                 |(index, item)| match serde_json::from_str::<RequestEnvelope<'_>>(item.get()) {
-                    Ok(envelope) => entry(frame, envelope),
-                    Err(err) => Entry::Invalid(
+                    Ok(envelope) => entry(text, envelope),
+                    Err(err) => FoundEntry::Invalid(
                         Id::null(),
                         not_a_request(&err, item.get(), format_args!("batch element {index}")),
                     ),
                 },
             )
             .collect();
-        return Incoming::Batch(entries);
+        return (Found::Batch(entries), true);
     }
     match serde_json::from_str::<RequestEnvelope<'_>>(text) {
-        Ok(envelope) => Incoming::Single(entry(frame, envelope)),
+        Ok(envelope) => (Found::Single(entry(text, envelope)), true),
         Err(err) if err.is_syntax() || err.is_eof() => {
-            Incoming::Invalid(ErrorObject::parse_error(err))
+            (Found::Invalid(ErrorObject::parse_error(err)), false)
         }
-        Err(err) => Incoming::Invalid(not_a_request(&err, text, format_args!("the message"))),
+        Err(err) => (
+            Found::Invalid(not_a_request(&err, text, format_args!("the message"))),
+            false,
+        ),
     }
 }
 
@@ -155,57 +240,82 @@ fn not_a_request(
     ErrorObject::invalid_request(format_args!("{what} is not a request object (got {got})"))
 }
 
-fn entry(frame: &Bytes, envelope: RequestEnvelope<'_>) -> Entry {
-    let id = match envelope.id {
-        None => None,
-        Some(raw) if Id::is_valid_json(raw.get()) => Some(Id::from_raw(slice(frame, raw))),
-        Some(_) => {
-            return Entry::Invalid(
-                Id::null(),
-                ErrorObject::invalid_request("the id must be a string, a number or null"),
-            );
+/// Where `raw`, borrowed from `text`, lies in it.
+fn place(text: &str, raw: &RawValue) -> Range<usize> {
+    let start = raw.get().as_ptr() as usize - text.as_ptr() as usize;
+    start..start + raw.get().len()
+}
+
+/// The id member's value, copied (ids are short, and copied wherever the
+/// answer goes); `Err` if it cannot be an id.
+fn read_id(raw: Option<&RawValue>) -> Result<Option<Id>, ()> {
+    match raw {
+        None => Ok(None),
+        Some(raw) if Id::is_valid_json(raw.get()) => Ok(Some(Id::copied(raw.get().as_bytes()))),
+        Some(_) => Err(()),
+    }
+}
+
+/// Where a method name is in `text`, or the name unescaped; `None` for a
+/// value that is not a string.
+fn method_parts(text: &str, raw: &RawValue) -> Option<MethodParts> {
+    Some(match string(raw.get())? {
+        Cow::Borrowed(name) => {
+            let start = name.as_ptr() as usize - text.as_ptr() as usize;
+            MethodParts::InFrame(start..start + name.len())
         }
+        Cow::Owned(name) => MethodParts::Unescaped(name.into()),
+    })
+}
+
+fn entry(text: &str, envelope: RequestEnvelope<'_>) -> FoundEntry {
+    let Ok(id) = read_id(envelope.id) else {
+        return FoundEntry::Invalid(
+            Id::null(),
+            ErrorObject::invalid_request("the id must be a string, a number or null"),
+        );
     };
-    let invalid = |detail: &str| {
-        Entry::Invalid(
-            id.clone().unwrap_or_else(Id::null),
+    let invalid = |id: Option<Id>, detail: &str| {
+        FoundEntry::Invalid(
+            id.unwrap_or_else(Id::null),
             ErrorObject::invalid_request(detail),
         )
     };
     if envelope.jsonrpc.map(RawValue::get) != Some(r#""2.0""#) {
-        return invalid(r#"the "jsonrpc" member must be "2.0""#);
+        return invalid(id, r#"the "jsonrpc" member must be "2.0""#);
     }
     if envelope.method.is_none()
         && (envelope.result.is_some() || envelope.error.is_some())
-        && let Some(id) = &id
+        && let Some(id) = id
     {
-        return match response(frame, id.clone(), envelope.result, envelope.error) {
-            Ok(response) => Entry::Response(response),
-            Err(problem) => invalid(&problem),
+        return match response(text, envelope.result, envelope.error) {
+            Ok(outcome) => FoundEntry::Response(id, outcome),
+            Err(problem) => invalid(Some(id), &problem),
         };
     }
-    let Some(method) = envelope.method.and_then(|raw| string(raw.get())) else {
-        return invalid(r#"the "method" member must be a string"#);
+    let Some(method) = envelope.method.and_then(|raw| method_parts(text, raw)) else {
+        return invalid(id, r#"the "method" member must be a string"#);
     };
-    let params = match envelope.params.map(RawValue::get) {
-        None | Some("null") => None,
-        Some(json) if json.starts_with(['[', '{']) => Some(frame.slice_ref(json.as_bytes())),
-        Some(_) => return invalid(r#"the "params" member must be an array or an object"#),
+    let params = match envelope.params {
+        None => None,
+        Some(raw) if raw.get() == "null" => None,
+        Some(raw) if raw.get().starts_with(['[', '{']) => Some(place(text, raw)),
+        Some(_) => return invalid(id, r#"the "params" member must be an array or an object"#),
     };
-    Entry::Request(Request::from_parts(id, method.into(), params))
+    FoundEntry::Request(RequestParts { id, method, params })
 }
 
-/// A response from its `result` or `error` member (exactly one of them).
+/// A response from its `result` or `error` member (exactly one of them):
+/// where its result is, or its error.
 fn response(
-    frame: &Bytes,
-    id: Id,
+    text: &str,
     result: Option<&RawValue>,
     error: Option<&RawValue>,
-) -> Result<Response, String> {
+) -> Result<Result<Range<usize>, ErrorObject>, String> {
     match (result, error) {
-        (Some(result), None) => Ok(Response::raw(id, slice(frame, result))),
+        (Some(result), None) => Ok(Ok(place(text, result))),
         (None, Some(error)) => serde_json::from_str(error.get())
-            .map(|error| Response::error(id, error))
+            .map(Err)
             .map_err(|err| format!("a malformed error object: {}", without_position(&err))),
         _ => Err(r#"a response must have exactly one of "result" and "error""#.to_owned()),
     }
@@ -233,11 +343,6 @@ fn string(raw: &str) -> Option<Cow<'_, str>> {
         Some(text) if !text.contains('\\') => Some(Cow::Borrowed(text)),
         _ => serde_json::from_str::<Cow<'_, str>>(raw).ok(),
     }
-}
-
-/// The frame's bytes under `raw`, without copying.
-fn slice(frame: &Bytes, raw: &RawValue) -> Bytes {
-    frame.slice_ref(raw.get().as_bytes())
 }
 
 /// The id of a request known only by its first bytes, `head` (the rest was
@@ -282,7 +387,7 @@ impl<'de> serde::de::Visitor<'de> for IdSeed<'_> {
                 // wrong id would fail another caller's call.
                 let whole = id.as_ptr_range().end < self.head.as_ptr_range().end;
                 if whole && Id::is_valid_json(raw.get()) {
-                    *self.id = Some(Id::from_raw(id));
+                    *self.id = Some(Id::copied(&id));
                 }
                 return Err(serde::de::Error::custom("found the id"));
             }
@@ -317,7 +422,7 @@ pub(crate) fn parse_message(frame: &Bytes) -> Result<Message, ErrorObject> {
                         not_a_request(&err, item.get(), format_args!("batch element {index}"))
                     })
                     .and_then(|envelope| {
-                        message(frame, envelope).map_err(|problem| {
+                        message(frame, text, envelope).map_err(|problem| {
                             ErrorObject::invalid_request(format_args!(
                                 "batch element {index}: {problem}"
                             ))
@@ -334,26 +439,24 @@ pub(crate) fn parse_message(frame: &Bytes) -> Result<Message, ErrorObject> {
             not_a_request(&err, text, format_args!("the message"))
         }
     })?;
-    message(frame, envelope).map_err(ErrorObject::invalid_request)
+    message(frame, text, envelope).map_err(ErrorObject::invalid_request)
 }
 
-fn message(frame: &Bytes, envelope: Envelope<'_>) -> Result<Message, String> {
-    let id = match envelope.id {
-        None => None,
-        Some(raw) if Id::is_valid_json(raw.get()) => Some(Id::from_raw(slice(frame, raw))),
-        Some(_) => return Err("the id must be a string, a number or null".to_owned()),
-    };
+fn message(frame: &Bytes, text: &str, envelope: Envelope<'_>) -> Result<Message, String> {
+    let id = read_id(envelope.id)
+        .map_err(|()| "the id must be a string, a number or null".to_owned())?;
     if let Some(method) = envelope.method {
-        let method = string(method.get())
+        let method = method_parts(text, method)
             .ok_or_else(|| r#"the "method" member must be a string"#.to_owned())?;
-        let params = match envelope.params.map(RawValue::get) {
-            None | Some("null") => None,
-            Some(json) if json.starts_with(['[', '{']) => Some(frame.slice_ref(json.as_bytes())),
+        let params = match envelope.params {
+            None => None,
+            Some(raw) if raw.get() == "null" => None,
+            Some(raw) if raw.get().starts_with(['[', '{']) => Some(place(text, raw)),
             Some(_) => {
                 return Err(r#"the "params" member must be an array or an object"#.to_owned());
             }
         };
-        let request = Request::from_parts(id, method.into(), params);
+        let request = RequestParts { id, method, params }.in_frame(frame.clone());
         return Ok(if request.is_notification() {
             Message::Notification(request)
         } else {
@@ -363,7 +466,11 @@ fn message(frame: &Bytes, envelope: Envelope<'_>) -> Result<Message, String> {
     let Some(id) = id else {
         return Err(r#"a message without "method" must be a response, with an "id""#.to_owned());
     };
-    response(frame, id, envelope.result, envelope.error).map(Message::Response)
+    let outcome = response(text, envelope.result, envelope.error)?;
+    Ok(Message::Response(match outcome {
+        Ok(result) => Response::raw(id, frame.slice(result)),
+        Err(error) => Response::error(id, error),
+    }))
 }
 
 #[cfg(test)]

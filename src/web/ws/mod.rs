@@ -22,7 +22,7 @@ use super::{
 };
 use crate::{
     jsonrpc::{Call, Response as JsonRpcResponse},
-    server::{Closed, Connecting, Protocol, connection::CloseReason},
+    server::{CloseReason, Connecting, Protocol},
     transport::PeerInfo,
 };
 
@@ -74,7 +74,7 @@ where
     let serving = async move {
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
-            Err(err) => return Closed(CloseReason::Io(err.into())),
+            Err(err) => return CloseReason::Io(std::sync::Arc::new(err)),
         };
         let ws =
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))

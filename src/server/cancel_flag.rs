@@ -16,14 +16,14 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 /// is new to it (the first time, or after a change of waker); while the
 /// waker stays the same, it is still registered, and a look at the token
 /// is enough.
-pub(crate) struct Watch {
+pub(crate) struct CancelFlag {
     token: CancellationToken,
     cancelled: Pin<Box<WaitForCancellationFutureOwned>>,
     /// The waker the future was last polled with.
     registered: Option<Waker>,
 }
 
-impl Watch {
+impl CancelFlag {
     pub(crate) fn new(token: &CancellationToken) -> Self {
         Self {
             token: token.clone(),
@@ -64,7 +64,7 @@ mod tests {
     #[test]
     fn a_cancellation_wakes_the_task_and_is_seen() {
         let token = CancellationToken::new();
-        let mut watch = Watch::new(&token);
+        let mut watch = CancelFlag::new(&token);
         let count = Arc::new(Count(0.into()));
         let waker = Waker::from(count.clone());
         let mut cx = Context::from_waker(&waker);
@@ -78,7 +78,7 @@ mod tests {
     #[test]
     fn a_new_waker_is_registered() {
         let token = CancellationToken::new();
-        let mut watch = Watch::new(&token);
+        let mut watch = CancelFlag::new(&token);
         let (first, second) = (Arc::new(Count(0.into())), Arc::new(Count(0.into())));
         let waker = Waker::from(first.clone());
         assert!(!watch.poll_cancelled(&mut Context::from_waker(&waker)));
