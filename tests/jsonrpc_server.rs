@@ -381,6 +381,65 @@ async fn ordered_notifications_are_handled_in_arrival_order() {
 }
 
 #[tokio::test]
+async fn ordered_notifications_hold_back_the_requests_read_after_them() {
+    // A language server's `didChange`, then a hover: the hover must see the
+    // change, however slow its handling.
+    let text = Arc::new(Mutex::new(String::from("old")));
+    let router = {
+        let (set, get) = (text.clone(), text.clone());
+        Router::new()
+            .method("didChange", move |(new,): (String,)| {
+                let text = set.clone();
+                async move {
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    *text.lock().unwrap() = new;
+                    Ok::<_, ErrorObject>(())
+                }
+            })
+            .method("hover", move |(): ()| {
+                let text = get.clone();
+                async move { Ok::<_, ErrorObject>(text.lock().unwrap().clone()) }
+            })
+    };
+    let endpoint = endpoint("rpc-ordered-barrier");
+    let server = serve(
+        &endpoint,
+        JsonRpc::new().ordered_notifications(true),
+        router,
+    )
+    .await;
+    let mut wire = Wire::connect(&endpoint).await;
+    // Nothing before it: a request is answered at once.
+    wire.send(r#"{"jsonrpc":"2.0","id":1,"method":"hover"}"#)
+        .await;
+    assert_eq!(wire.recv_json().await["result"], "old");
+    for (n, new) in ["one", "two", "three"].iter().enumerate() {
+        wire.send(&format!(
+            r#"{{"jsonrpc":"2.0","method":"didChange","params":["{new}"]}}"#
+        ))
+        .await;
+        wire.send(&format!(
+            r#"{{"jsonrpc":"2.0","id":{},"method":"hover"}}"#,
+            n + 2
+        ))
+        .await;
+    }
+    for (n, new) in ["one", "two", "three"].iter().enumerate() {
+        let answer = wire.recv_json().await;
+        assert_eq!(answer["id"], n + 2, "{answer}");
+        assert_eq!(answer["result"], *new, "{answer}");
+    }
+    // In one batch too: the request after the notification waits for it.
+    wire.send(
+        r#"[{"jsonrpc":"2.0","method":"didChange","params":["four"]},{"jsonrpc":"2.0","id":5,"method":"hover"}]"#,
+    )
+    .await;
+    let answer = wire.recv_json().await;
+    assert_eq!(answer[0]["result"], "four", "{answer}");
+    server.abort();
+}
+
+#[tokio::test]
 async fn serve_connection_ends_after_the_notifications_it_read_are_handled() {
     // A child serving on its stdio exits when `serve_connection` returns:
     // notifications it read before its input ended must be handled by then.

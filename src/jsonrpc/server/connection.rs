@@ -12,14 +12,17 @@ use std::{
 use bytes::Bytes;
 use futures::{
     Stream,
-    future::{BoxFuture, Either, join_all},
+    future::{BoxFuture, join_all},
 };
-use tokio::{sync::mpsc, time::Instant};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tower::{BoxError, Service, ServiceExt};
 use tracing::{Instrument, instrument::Instrumented};
 
-use super::answer::{cancelled, log_outcome, request_span, settle, started};
+use super::{
+    answer::{cancelled, log_outcome, request_span, settle, started},
+    in_order::InOrder,
+};
 use crate::{
     client::engine::Matching,
     jsonrpc::{
@@ -47,7 +50,9 @@ pub(super) struct PerConnection<S> {
     inner: S,
     /// Given with every call.
     context: CallContext,
-    notifications: Option<mpsc::Sender<Call>>,
+    /// Notifications in order, and requests held behind them (with
+    /// `ordered_notifications`).
+    in_order: Option<InOrder>,
     /// The peer is not authorized: no request reaches `inner`.
     refused: bool,
     /// The shutdown deadline passed: answer what is in flight with an error.
@@ -60,14 +65,14 @@ impl<S> PerConnection<S> {
     pub(super) fn new(
         inner: S,
         context: CallContext,
-        notifications: Option<mpsc::Sender<Call>>,
+        in_order: Option<InOrder>,
         refused: bool,
         abort: &CancellationToken,
     ) -> Self {
         Self {
             inner,
             context,
-            notifications,
+            in_order,
             refused,
             abort: Arc::new(abort.clone()),
         }
@@ -98,7 +103,9 @@ where
                     ready(Outgoing::Nothing)
                 }
                 Entry::Request(request) => {
-                    if let (Some(id), false) = (request.id(), self.refused) {
+                    if let (Some(id), false) = (request.id(), self.refused)
+                        && self.in_order.as_ref().is_none_or(InOrder::caught_up)
+                    {
                         // The common case, unboxed: a request to answer,
                         // with `inner`, which `poll_ready` reserved.
                         let id = id.clone();
@@ -249,7 +256,7 @@ where
     /// notification. Traced in a `request` span with the method and id;
     /// answered with an error if the shutdown deadline passes first.
     fn dispatch(
-        &self,
+        &mut self,
         mut service: S,
         request: Request,
         reserved: Reserved,
@@ -270,19 +277,27 @@ where
             return Box::pin(std::future::ready(answer));
         }
         let call = Call::with_context(request, self.context.clone());
-        if id.is_none()
-            && let Some(queue) = self.notifications.clone()
-        {
-            return Box::pin(async move {
+        let mut barrier = None;
+        if let Some(in_order) = &mut self.in_order {
+            if id.is_none() {
                 // Waiting for room here holds back the connection's reading.
-                let _ = queue.send(call).await;
-                None
-            });
+                let queued = in_order.notification(call);
+                return Box::pin(async move {
+                    queued.await;
+                    None
+                });
+            }
+            barrier = (!in_order.caught_up()).then(|| in_order.barrier());
         }
         let span = request_span(call.request());
-        let calling = match reserved {
-            Reserved::Yes => Either::Left(service.call(call)),
-            Reserved::No => Either::Right(service.oneshot(call)),
+        let calling = async move {
+            if let Some(barrier) = barrier {
+                barrier.await;
+            }
+            match reserved {
+                Reserved::Yes => service.call(call).await,
+                Reserved::No => service.oneshot(call).await,
+            }
         };
         let abort = self.abort.clone();
         let answering = async move {

@@ -14,18 +14,15 @@ mod answer;
 mod at_cap;
 mod codec;
 mod connection;
+mod in_order;
 #[cfg(feature = "http")]
 mod standalone;
 
 use std::future::Future;
 
 use bytes::BytesMut;
-use tokio::{
-    io::{AsyncRead, AsyncWrite, AsyncWriteExt},
-    sync::mpsc,
-    task::JoinHandle,
-};
-use tower::{BoxError, Service, ServiceExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tower::{BoxError, Service};
 
 use self::{
     codec::{Answers, BadInputPolicy, ServerCodec},
@@ -204,8 +201,11 @@ impl JsonRpc {
     }
 
     /// Handles the notifications of each connection one at a time, in the
-    /// order they arrived, while its requests still run concurrently (off by
-    /// default: notifications run concurrently too). A connection is served
+    /// order they arrived, and starts each request only once the
+    /// notifications read before it are handled, as a language server
+    /// needs (a hover after a `didChange` sees the change); requests still
+    /// run concurrently with each other. Off by default: notifications and
+    /// requests all run concurrently. A connection is served
     /// once the notifications it read are handled too (or the shutdown
     /// deadline passes), so a server on its stdio handles every one before
     /// it exits.
@@ -277,8 +277,8 @@ where
         }
         let (subscriptions, outbox) = subscription::channel(self.max_response_size);
         let (notifications, handling) = if self.ordered_notifications {
-            let (queue, task) = in_order(service.clone(), max_in_flight);
-            (Some(queue), Some(task))
+            let (in_order, task) = in_order::InOrder::start(service.clone(), max_in_flight);
+            (Some(in_order), Some(task))
         } else {
             (None, None)
         };
@@ -337,25 +337,4 @@ where
             let _ = io.shutdown().await;
         }
     }
-}
-
-/// Starts the task that handles a connection's notifications one by one; it
-/// ends once the queue is dropped and emptied.
-fn in_order<S>(service: S, capacity: usize) -> (mpsc::Sender<Call>, JoinHandle<()>)
-where
-    S: Service<Call, Response = Response> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError> + Send + 'static,
-{
-    let (tx, mut rx) = mpsc::channel::<Call>(capacity.max(1));
-    let task = tokio::spawn(async move {
-        while let Some(notification) = rx.recv().await {
-            let method = notification.method().to_owned();
-            if let Err(err) = service.clone().oneshot(notification).await {
-                let err: BoxError = err.into();
-                tracing::debug!(%method, error = %err, "notification failed");
-            }
-        }
-    });
-    (tx, task)
 }
