@@ -152,7 +152,7 @@ impl From<StartError> for io::Error {
 /// Why a call through a [`SupervisedClient`](super::SupervisedClient)
 /// failed. The message names the program.
 #[derive(Clone, Debug)]
-pub struct CallError {
+pub struct SupervisedCallError {
     program: Arc<str>,
     kind: CallKind,
 }
@@ -165,7 +165,7 @@ enum CallKind {
     Client(client::Error),
 }
 
-impl CallError {
+impl SupervisedCallError {
     pub(crate) fn stopped(program: Arc<str>) -> Self {
         Self {
             program,
@@ -206,7 +206,7 @@ impl CallError {
     }
 }
 
-impl fmt::Display for CallError {
+impl fmt::Display for SupervisedCallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             CallKind::Stopped => write!(f, "the supervisor of `{}` has stopped", self.program),
@@ -215,7 +215,7 @@ impl fmt::Display for CallError {
     }
 }
 
-impl Error for CallError {
+impl Error for SupervisedCallError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match &self.kind {
             CallKind::Client(err) => Some(err),

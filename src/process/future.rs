@@ -8,7 +8,7 @@ use std::{
     task::{Context, Poll, ready},
 };
 
-use super::CallError;
+use super::SupervisedCallError;
 use crate::client;
 
 /// The answer to one [`SupervisedClient`](super::SupervisedClient) call.
@@ -27,12 +27,14 @@ impl<Resp> ResponseFuture<Resp> {
 }
 
 impl<Resp> Future for ResponseFuture<Resp> {
-    type Output = Result<Resp, CallError>;
+    type Output = Result<Resp, SupervisedCallError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let answer = ready!(Pin::new(&mut this.inner).poll(cx));
-        Poll::Ready(answer.map_err(|err| CallError::client(Arc::clone(&this.program), err)))
+        Poll::Ready(
+            answer.map_err(|err| SupervisedCallError::client(Arc::clone(&this.program), err)),
+        )
     }
 }
 

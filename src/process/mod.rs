@@ -80,7 +80,7 @@ mod lifetime;
 mod supervisor;
 
 pub use child_process::ChildProcess;
-pub use error::{CallError, StartError};
+pub use error::{StartError, SupervisedCallError};
 pub use lifetime::{
     LIFETIME_PIPE_ENV, LifetimeAction, LifetimeEvent, LifetimeEvents, LifetimeReporter,
 };

@@ -17,7 +17,7 @@ use super::task::{Next, Status, Watched};
 use crate::{
     Client,
     client::engine::{Connect, ConnectWith},
-    process::{CallError, future::ResponseFuture},
+    process::{SupervisedCallError, future::ResponseFuture},
 };
 
 /// A handle for calling whichever child a [`Supervisor`](super::Supervisor)
@@ -36,10 +36,10 @@ use crate::{
 ///
 /// # Errors
 ///
-/// A call fails with a [`CallError`]: when the child goes away before
-/// answering ([`is_closed`](CallError::is_closed); the next call goes to
+/// A call fails with a [`SupervisedCallError`]: when the child goes away before
+/// answering ([`is_closed`](SupervisedCallError::is_closed); the next call goes to
 /// the next child), or once the supervisor has stopped
-/// ([`is_stopped`](CallError::is_stopped), also from `poll_ready`).
+/// ([`is_stopped`](SupervisedCallError::is_stopped), also from `poll_ready`).
 ///
 /// A handle does not keep a connection open: at shutdown the supervisor
 /// lets the connection close (and with it the child's stdin) once the calls
@@ -93,18 +93,18 @@ where
     Resp: Send + 'static,
 {
     type Response = Resp;
-    type Error = CallError;
+    type Error = SupervisedCallError;
     type Future = ResponseFuture<Resp>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), CallError>> {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), SupervisedCallError>> {
         if self.stopped() {
-            return Poll::Ready(Err(CallError::stopped(Arc::clone(&self.program))));
+            return Poll::Ready(Err(SupervisedCallError::stopped(Arc::clone(&self.program))));
         }
         self.client.poll_ready(cx).map_err(|err| {
             if self.stopped() {
-                CallError::stopped(Arc::clone(&self.program))
+                SupervisedCallError::stopped(Arc::clone(&self.program))
             } else {
-                CallError::client(Arc::clone(&self.program), err)
+                SupervisedCallError::client(Arc::clone(&self.program), err)
             }
         })
     }
@@ -145,7 +145,7 @@ where
                     break;
                 }
             }
-            Err(io::Error::other(CallError::stopped(program)))
+            Err(io::Error::other(SupervisedCallError::stopped(program)))
         }) as BoxFuture<'static, io::Result<_>>
     }))
 }
